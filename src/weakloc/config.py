@@ -1,0 +1,139 @@
+"""Typed configuration: data, training and experiment settings, read from TOML files and CLI overrides.
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+RESIZE_FILTERS = ("lanczos", "bilinear", "bicubic", "nearest")
+
+
+@dataclass
+class DataConfig:
+    """Where the images are and how every image (real or fake alike) is preprocessed."""
+
+    layout: str = "dolos"  # dolos | folder | manifest | builtin
+    root: str = ""  # dolos/builtin: folder holding DATASET/; folder: unused
+    dataset: str = "celebahq"  # dolos: subfolder of root ("" = root itself)
+    real: str | None = "real"  # dolos: subfolder name; folder: path of the real images
+    full: list[str] = field(default_factory=lambda: ["p2"])  # dolos: generator names; folder: one path
+    local: list[str] = field(default_factory=lambda: ["repaint-p2"])  # dolos: names; folder: one path
+    masks: str | None = None  # folder layout: masks of the local fakes
+    manifest: str | None = None  # manifest layout: the CSV/JSONL file
+    split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    mask_polarity: str = "black-fake"  # DOLOS files: black = fake
+    binarize_masks: bool = False  # threshold non-binary masks at 128 instead of failing
+    input_size: int = 299
+    resize: str = "lanczos"
+    mean: float = 0.5
+    std: float = 0.5
+    hflip: bool = True  # random horizontal flip at training time
+    cache_dir: str | None = None  # memory-mapped tensor cache; None keeps decoded images in memory
+    builtin_seed: int = 0  # builtin layout: seed of the generated dataset
+    builtin_images: int = 360  # builtin layout: number of crops (per kind)
+    builtin_size: int = 96  # builtin layout: crop size in pixels
+
+    def __post_init__(self) -> None:
+        for name in ("full", "local"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, [value] if value else [])
+        if self.resize not in RESIZE_FILTERS:
+            raise ConfigError(f"data.resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
+        if self.layout not in ("dolos", "folder", "manifest", "builtin"):
+            raise ConfigError(f"data.layout must be dolos, folder, manifest or builtin, not {self.layout!r}")
+        if self.input_size < 32:
+            raise ConfigError(f"data.input_size must be at least 32, not {self.input_size}")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. ``None`` means: the method's default for this setup (REFERENCE.md)."""
+
+    method: str = "patches"
+    setup: str = "A"
+    epochs: int | None = None
+    iters_per_epoch: int = 500
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float = 0.0
+    val_batch_size: int = 64
+    keep_best: int = 5
+    seed: int = 0
+    precision: str = "auto"  # auto (bf16 autocast where the hardware has it) | bf16 | fp32
+    channels_last: bool = True
+    device: str = "auto"
+    init: str | None = None  # optional local weights file to initialise the backbone
+    options: dict[str, Any] = field(default_factory=dict)  # method-specific (e.g. attention lambda)
+
+    def __post_init__(self) -> None:
+        if self.setup not in ("A", "B", "C"):
+            raise ConfigError(f"train.setup must be A, B or C, not {self.setup!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+
+
+@dataclass
+class EvalConfig:
+    threshold: float = 0.5
+    ap_repeats: int = 5
+    seed: int = 0
+    batch_size: int = 64
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build a config dataclass, naming unknown keys and their closest valid names."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.key=value`` with a TOML value (strings may be bare): (['section', 'key'], value)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value (e.g. train.lr=1e-4)")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string such as data.root=/data/wacv_data
+    return key.strip().split("."), value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = tree
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {key} is not a section")
+        node[keys[-1]] = value
+    return tree
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: experiment file does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

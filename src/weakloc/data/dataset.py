@@ -1,0 +1,141 @@
+"""Identical preprocessing for real and fake images, decoded once into a uint8 tensor cache.
+
+Every image goes through the same path: read as RGB (see images.py), resize to ``input_size`` with the
+configured filter (default LANCZOS, as the official loader), stored as uint8. Batches are then gathered by
+index straight from the cache and normalised on the fly, so epochs after the first decode nothing.
+The cache lives in memory, or in a memory-mapped file under ``cache_dir`` that later runs reuse
+(its key covers the file list, modification times and preprocessing settings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..config import DataConfig
+from .images import read_mask, read_rgb
+from .samples import Sample
+
+PIL_FILTERS = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
+               "nearest": Image.NEAREST}
+
+
+def preprocess_image(image: Image.Image, size: int, resize: str) -> np.ndarray:
+    """PIL RGB image -> [3, size, size] uint8, the one resize every image goes through."""
+    if image.size != (size, size):
+        image = image.resize((size, size), PIL_FILTERS[resize])
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 [B,3,H,W] -> float in ((x/255) - mean) / std; [-1, 1] with the defaults."""
+    return (images.float() / 255.0 - mean) / std
+
+
+def _load_one(sample: Sample, data: DataConfig, with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    image = read_rgb(sample.path)
+    array = preprocess_image(image, data.input_size, data.resize)
+    if not with_mask:
+        return array, None
+    size = (data.input_size, data.input_size)
+    if sample.kind == "real":
+        mask = np.zeros(size, dtype=np.uint8)
+    elif sample.kind == "full" or sample.mask_path is None:
+        mask = np.ones(size, dtype=np.uint8)
+    else:
+        native = read_mask(sample.mask_path, polarity=data.mask_polarity, binarize=data.binarize_masks,
+                           expected_size=image.size)
+        mask = np.asarray(Image.fromarray(native).resize(size, Image.NEAREST), dtype=np.uint8)
+    return array, mask
+
+
+def _cache_key(samples: Sequence[Sample], data: DataConfig, with_masks: bool) -> str:
+    h = hashlib.sha1()
+    h.update(json.dumps([data.input_size, data.resize, data.mask_polarity, data.binarize_masks, with_masks]).encode())
+    for s in samples:
+        paths = [s.path] + ([s.mask_path] if with_masks and s.mask_path else [])
+        stamp = [(str(p), os.stat(p).st_mtime_ns, os.stat(p).st_size) if p.exists() else (str(p), 0, 0)
+                 for p in paths]
+        h.update(json.dumps([s.id, s.kind, stamp]).encode())
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class CachedImages:
+    """Preprocessed images (and masks at input size, 1 = fake) of a list of samples."""
+
+    samples: list[Sample]
+    images: np.ndarray  # [N, 3, S, S] uint8
+    masks: np.ndarray | None  # [N, S, S] uint8 in {0, 1}
+    labels: np.ndarray  # [N] int64
+    mean: float = 0.5
+    std: float = 0.5
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @classmethod
+    def build(cls, samples: Sequence[Sample], data: DataConfig, *, with_masks: bool, desc: str = "decode",
+              progress: bool = True, workers: int | None = None) -> "CachedImages":
+        samples = list(samples)
+        n, size = len(samples), data.input_size
+        labels = np.array([s.label for s in samples], dtype=np.int64)
+        images, masks, done_marker = _allocate(samples, data, with_masks)
+        if done_marker is None or not done_marker.exists():
+            workers = workers or min(8, os.cpu_count() or 1)
+            with ThreadPoolExecutor(workers) as pool:
+                results = pool.map(lambda s: _load_one(s, data, with_masks), samples)
+                for i, (array, mask) in enumerate(tqdm(results, total=n, desc=desc, disable=not progress,
+                                                       unit="img", leave=False)):
+                    images[i] = array
+                    if masks is not None:
+                        masks[i] = mask
+            if done_marker is not None:
+                images.flush()
+                if masks is not None:
+                    masks.flush()
+                done_marker.write_text(json.dumps({"n": n, "size": size}))
+        return cls(samples, images, masks, labels, data.mean, data.std)
+
+    def batch(self, index: np.ndarray | Sequence[int], *, device: torch.device | str = "cpu",
+              flip: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Gather and normalise the samples at ``index``; ``flip`` [B] bool mirrors images and masks together."""
+        index = np.asarray(index)
+        images = torch.from_numpy(np.ascontiguousarray(self.images[index])).to(device)
+        batch = {"image": normalize(images, self.mean, self.std),
+                 "label": torch.from_numpy(self.labels[index]).to(device)}
+        if self.masks is not None:
+            batch["mask"] = torch.from_numpy(np.ascontiguousarray(self.masks[index])).to(device)
+        if flip is not None:
+            flip = flip.to(device)
+            batch["image"] = torch.where(flip[:, None, None, None], batch["image"].flip(-1), batch["image"])
+            if "mask" in batch:
+                batch["mask"] = torch.where(flip[:, None, None], batch["mask"].flip(-1), batch["mask"])
+        return batch
+
+
+def _allocate(samples: list[Sample], data: DataConfig, with_masks: bool):
+    n, size = len(samples), data.input_size
+    if not data.cache_dir:
+        masks = np.zeros((n, size, size), dtype=np.uint8) if with_masks else None
+        return np.zeros((n, 3, size, size), dtype=np.uint8), masks, None
+    folder = Path(data.cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = _cache_key(samples, data, with_masks)
+    done = folder / f"{key}.done"
+    mode = "r+" if done.exists() else "w+"
+    open_memmap = np.lib.format.open_memmap
+    images = open_memmap(folder / f"{key}.images.npy", mode=mode, dtype=np.uint8, shape=(n, 3, size, size))
+    masks = (open_memmap(folder / f"{key}.masks.npy", mode=mode, dtype=np.uint8, shape=(n, size, size))
+             if with_masks else None)
+    return images, masks, done

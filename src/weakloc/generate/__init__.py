@@ -1,0 +1,1 @@
+"""Dataset generation: masks, inpainters, full-image generators and the dataset writer."""
