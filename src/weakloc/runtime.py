@@ -70,6 +70,16 @@ class ProcessGroup:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def average_buffers(self, model: torch.nn.Module) -> None:
+        """Average floating buffers (BatchNorm running statistics) across processes: DDP keeps parameters in
+        sync but each process updates its running statistics from its own share of the batch."""
+        if self.world_size == 1:
+            return
+        for buffer in model.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer)
+                buffer /= self.world_size
+
     def barrier(self) -> None:
         if self.world_size > 1:
             dist.barrier()

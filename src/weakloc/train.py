@@ -46,6 +46,7 @@ class RunResult:
     best_checkpoint: Path
     history: list[dict]
     resumed_from_epoch: int  # 0 for a fresh run
+    model: Localizer  # the final weights (in every process)
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
@@ -203,6 +204,7 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
             if it % 5 == 0 or it == cfg.iters_per_epoch - 1:
                 bar.set_postfix(loss=f"{loss_sum / (it + 1):.4f}")
         seconds = time.perf_counter() - started
+        group.average_buffers(model)
         val_loss = _validate(model, valid_cache, cfg, device, dtype, group)
         train_loss = group.sum([loss_sum / cfg.iters_per_epoch])[0] / group.world_size
         record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds,
@@ -216,9 +218,9 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
                 tqdm.write(f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, "
                            f"val loss {val_loss:.4f}, {record['images_per_s']:.1f} img/s")
         group.barrier()
-    if not best:
+    if not history:
         raise ConfigError(f"{run_dir}: no epoch was trained (train.epochs = {cfg.epochs})")
-    return RunResult(run_dir, run_dir / BEST_FILE, history, resumed_from)
+    return RunResult(run_dir, run_dir / BEST_FILE, history, resumed_from, model)
 
 
 def _keep_best(run_dir: Path, model: Localizer, best: list, data: DataConfig, cfg: TrainConfig,

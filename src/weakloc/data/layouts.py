@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import hashlib
 import json
 from pathlib import Path
@@ -192,8 +193,8 @@ def manifest_samples(manifest: str | Path) -> list[Sample]:
         kind = "real" if label == 0 else ("local" if mask_path else "full")
         samples.append(Sample(_rel(path, base), path, label, kind, split, mask_path,
                               str(row.get("generator") or ""), str(row.get("source") or "")))
-    ids = [s.id for s in samples]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
+    repeated = [id_ for id_, count in Counter(s.id for s in samples).items() if count > 1]
+    if repeated:
+        dup = repeated[0]
         raise InputError(manifest, f"image {dup} is listed more than once", "keep one row per image")
     return samples

@@ -1,15 +1,60 @@
-"""Classical inpainters that run offline (OpenCV Telea), local and full-image variants."""
+"""Classical inpainters that run offline, local and full-image variants.
+
+Each inpainter maps (HxWx3 uint8 image, HxW bool mask with True = regenerate, seed) to an image whose
+pixels outside the mask are exactly the input's:
+
+- ``telea``: OpenCV's fast marching method (Telea 2004);
+- ``ns``: OpenCV's Navier-Stokes method (Bertalmio et al. 2001);
+- ``biharmonic``: scikit-image's biharmonic equation fill;
+- ``patchmatch``: PatchMatch (Barnes et al. 2009) from the optional extra ``patchmatch`` (patchmatch-cython).
+
+The full-image variant (:func:`full_regenerate`) regenerates every pixel with the same inpainter. PatchMatch
+has none: it copies patches of known pixels, and a full regeneration leaves no known pixel to copy from
+(with large checkerboard cells it produces a collage of blocks, not an image).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import cv2
 import numpy as np
+
+from .extras import require
 
 
 def telea_inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
     """Fill ``mask`` (True = regenerate) of an HxWx3 uint8 image; pixels outside the mask are unchanged."""
     filled = cv2.inpaint(np.ascontiguousarray(image), mask.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
     return np.where(mask[..., None], filled, image)
+
+
+def navier_stokes_inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
+    filled = cv2.inpaint(np.ascontiguousarray(image), mask.astype(np.uint8) * 255, radius, cv2.INPAINT_NS)
+    return np.where(mask[..., None], filled, image)
+
+
+def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 0) -> np.ndarray:
+    """``radius`` is unused (kept for the common signature)."""
+    from skimage.restoration import inpaint_biharmonic
+
+    if not mask.any():
+        return image.copy()
+    filled = inpaint_biharmonic(image.astype(np.float64) / 255.0, mask, channel_axis=-1)
+    filled = np.clip(np.round(filled * 255.0), 0, 255).astype(np.uint8)
+    return np.where(mask[..., None], filled, image)
+
+
+def patchmatch_inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 0, *, seed: int = 0,
+                       patch_size: int = 5) -> np.ndarray:
+    """PatchMatch fill, seeded (its randomised search takes the per-image seed)."""
+    patchmatch = require("patchmatch")
+    if not mask.any():
+        return image.copy()
+    filled = patchmatch.inpaint_pyramid(np.ascontiguousarray(image), mask.astype(bool), patch_size=patch_size,
+                                        seed=int(seed) % (2 ** 32))
+    return np.where(mask[..., None], np.asarray(filled, dtype=np.uint8), image)
 
 
 def checkerboard_mask(height: int, width: int, cell: int, rng: np.random.Generator) -> np.ndarray:
@@ -27,3 +72,49 @@ def full_regenerate(image: np.ndarray, rng: np.random.Generator, *, cell: int = 
     first = checkerboard_mask(image.shape[0], image.shape[1], cell, rng)
     half = inpaint(image, first, radius)
     return inpaint(half, ~first, radius)
+
+
+@dataclass(frozen=True)
+class Classical:
+    """A named classical inpainter with its settings; ``cell`` is the checkerboard cell of its full variant."""
+
+    name: str
+    radius: int = 5
+    cell: int = 3
+    patch_size: int = 5
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        if self.name == "patchmatch":
+            return patchmatch_inpaint(image, mask, seed=seed, patch_size=self.patch_size)
+        return CLASSICAL[self.name](image, mask, self.radius)
+
+    def full(self, image: np.ndarray, seed: int) -> np.ndarray:
+        if self.name not in FULL_VARIANTS:
+            raise ValueError(f"{self.name} has no full-image variant; use one of {', '.join(FULL_VARIANTS)}")
+        rng = np.random.default_rng(seed)
+        return full_regenerate(image, rng, cell=self.cell, radius=self.radius,
+                               inpaint=lambda im, m, _r: self.inpaint(im, m, seed))
+
+    def settings(self) -> dict:
+        if self.name == "patchmatch":
+            return {"inpainter": self.name, "patch_size": self.patch_size}
+        if self.name == "biharmonic":
+            return {"inpainter": self.name, "full_cell": self.cell}
+        return {"inpainter": self.name, "radius": self.radius, "full_cell": self.cell}
+
+
+CLASSICAL: dict[str, Callable[..., np.ndarray]] = {
+    "telea": telea_inpaint,
+    "ns": navier_stokes_inpaint,
+    "biharmonic": biharmonic_inpaint,
+    "patchmatch": patchmatch_inpaint,
+}
+FULL_VARIANTS = ("telea", "ns", "biharmonic")
+
+
+def classical(name: str, *, radius: int = 5, cell: int = 3, patch_size: int = 5) -> Classical:
+    if name not in CLASSICAL:
+        raise ValueError(f"classical inpainter must be one of {', '.join(CLASSICAL)}, not {name!r}")
+    if name == "patchmatch":
+        require("patchmatch")  # fail before any work starts
+    return Classical(name, radius, cell, patch_size)

@@ -31,7 +31,26 @@ def stages(network: nn.Module, start: str | None, end: str) -> nn.Sequential:
     first = 0 if start is None else names.index(start)
     last = names.index(end)
     children = dict(network.named_children())
-    return nn.Sequential(*[children[n] for n in names[first:last + 1]]) if first <= last else nn.Sequential()
+    chosen = names[first:last + 1] if first <= last else []
+    sequence = nn.Sequential(*[children[n] for n in chosen])
+    sequence.timm_names = tuple(chosen)  # lets load_timm_weights map 'features.6.rep...' to 'block1.rep...'
+    return sequence
+
+
+def adopt_stages(owner: nn.Module, network: nn.Module, start: str | None, end: str) -> tuple[str, ...]:
+    """Register the stages of ``network`` from ``start`` through ``end`` on ``owner`` under their timm names
+    (so ``owner``'s state-dict keys are timm's: 'block1.rep.1.conv1.weight', ...); returns the names in order."""
+    chosen = stages(network, start, end).timm_names
+    children = dict(network.named_children())
+    for name in chosen:
+        owner.add_module(name, children[name])
+    return chosen
+
+
+def run_stages(owner: nn.Module, names: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
+    for name in names:
+        x = getattr(owner, name)(x)
+    return x
 
 
 def xception_until(end: str) -> nn.Sequential:
@@ -65,8 +84,24 @@ def load_timm_weights(network: nn.Module, path: str | Path) -> list[str]:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
     own = network.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("fc.")}
+    names = timm_key_names(network)
+    matched = {key: state[names[key]] for key in own if names[key] in state
+               and own[key].shape == state[names[key]].shape and not names[key].startswith("fc.")}
     if not matched:
         raise ConfigError(f"{path}: no tensor matches the Xception layers; expected a timm legacy_xception state dict")
     network.load_state_dict(matched, strict=False)
     return sorted(matched)
+
+
+def timm_key_names(network: nn.Module) -> dict[str, str]:
+    """Each state-dict key of ``network`` -> the timm key it corresponds to. Stages registered under their
+    timm names (:func:`adopt_stages`) map to themselves; a :func:`stages` sequence renames its positions."""
+    renames = {}
+    for path, module in network.named_modules():
+        for i, name in enumerate(getattr(module, "timm_names", ())):
+            renames[f"{path}.{i}." if path else f"{i}."] = f"{name}."
+    names = {}
+    for key in network.state_dict():
+        prefix = next((p for p in renames if key.startswith(p)), None)
+        names[key] = renames[prefix] + key[len(prefix):] if prefix else key
+    return names

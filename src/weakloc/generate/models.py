@@ -1,0 +1,136 @@
+"""Loading diffusion models: a local folder or a hub id, through diffusers' own ``from_pretrained``.
+
+Accepted layouts (the same for a folder and a hub repository):
+- a pipeline folder with ``model_index.json`` and ``unet/``, ``scheduler/`` and, for latent models,
+  ``vqvae/`` or ``vae/`` subfolders (``CompVis/ldm-celebahq-256``, anything saved by ``pipeline.save_pretrained``);
+- a flat model folder: ``config.json`` + weights (+ ``scheduler_config.json``), as ``google/ddpm-celebahq-256``
+  or ``UNet2DModel.save_pretrained``.
+Without a scheduler config the DDPM defaults (1000 steps, linear betas 1e-4..0.02) are used, with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError, InputError
+
+UNET_SUBFOLDERS = ("unet", None)
+SCHEDULER_SUBFOLDERS = ("scheduler", None)
+AUTOENCODER_SUBFOLDERS = ("vqvae", "vae", None)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: the GPU of this rank (LOCAL_RANK under torchrun) when there is one, else the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {name!r}")
+    return DTYPES[name]
+
+
+def _is_local(source: str) -> bool:
+    if Path(source).exists():
+        return True
+    if HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        return False
+    raise InputError(source, "model folder does not exist",
+                     "pass a folder written by save_pretrained, or a hub id such as google/ddpm-ema-celebahq-256")
+
+
+def _candidates(source: str, subfolders: tuple[str | None, ...], filename: str) -> list[str | None]:
+    """Subfolders to try, in order; for a local folder only those that hold ``filename``."""
+    if not _is_local(source):
+        return list(subfolders)
+    root = Path(source)
+    return [sub for sub in subfolders if (root / (sub or "") / filename).is_file()]
+
+
+def _fail(source: str, what: str, errors: list[str]) -> InputError:
+    detail = "; ".join(errors) if errors else "no config.json found in the folder or its unet/vqvae/vae subfolders"
+    return InputError(source, f"cannot load the {what} ({detail})",
+                      "pass a folder saved with save_pretrained (config.json + diffusion_pytorch_model.safetensors), "
+                      "or a hub id reachable from this machine (set HF_HOME to a cache that holds it when offline)")
+
+
+def _from_pretrained(cls, source: str, subfolders: tuple[str | None, ...], what: str) -> tuple[Any, str | None]:
+    errors = []
+    for sub in _candidates(source, subfolders, "config.json"):
+        try:
+            kwargs = {"subfolder": sub} if sub else {}
+            return cls.from_pretrained(source, **kwargs), sub
+        except Exception as exc:  # noqa: BLE001 - diffusers and huggingface_hub raise many kinds; all are reported
+            errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
+    raise _fail(source, what, errors)
+
+
+def load_scheduler_config(source: str) -> dict:
+    """The model's noise schedule (a DDPM/DDIM scheduler config) as a plain dict."""
+    from diffusers import DDPMScheduler
+
+    for sub in _candidates(source, SCHEDULER_SUBFOLDERS, "scheduler_config.json"):
+        try:
+            return dict(DDPMScheduler.load_config(source, **({"subfolder": sub} if sub else {})))
+        except (OSError, ValueError):
+            continue
+    warnings.warn(f"{source}: no scheduler_config.json; using the DDPM defaults (1000 steps, linear betas)",
+                  stacklevel=2)
+    return dict(DDPMScheduler().config)
+
+
+def load_unet(source: str | Path, *, device: torch.device | str = "cpu",
+              dtype: torch.dtype = torch.float32) -> tuple["torch.nn.Module", dict]:
+    """(UNet2DModel in eval mode, scheduler config). Only epsilon-predicting models are supported."""
+    from diffusers import UNet2DModel
+
+    source = str(source)
+    unet, _ = _from_pretrained(UNet2DModel, source, UNET_SUBFOLDERS, "UNet2DModel")
+    config = load_scheduler_config(source)
+    prediction = config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise InputError(source, f"the model predicts {prediction!r}; RePaint and the samplers here need 'epsilon'",
+                         "use a noise-predicting DDPM (the google/ddpm-* and CompVis/ldm-* models are)")
+    return unet.to(device=device, dtype=dtype).eval(), config
+
+
+def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> "torch.nn.Module":
+    """A VQModel or AutoencoderKL (the class is read from its config's ``_class_name``)."""
+    from diffusers import AutoencoderKL, VQModel
+
+    classes = {"VQModel": VQModel, "AutoencoderKL": AutoencoderKL}
+    source = str(source)
+    errors = []
+    for sub in _candidates(source, AUTOENCODER_SUBFOLDERS, "config.json"):
+        kwargs = {"subfolder": sub} if sub else {}
+        try:
+            name = VQModel.load_config(source, **kwargs).get("_class_name")
+        except (OSError, ValueError) as exc:
+            errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
+            continue
+        if name not in classes:
+            errors.append(f"{sub or '.'}: holds a {name}, not a VQModel or AutoencoderKL")
+            continue
+        try:
+            model = classes[name].from_pretrained(source, **kwargs)
+        except (OSError, ValueError, RuntimeError) as exc:
+            errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
+            continue
+        return model.to(device=device, dtype=dtype).eval()
+    raise _fail(source, "autoencoder (VQModel or AutoencoderKL)", errors)

@@ -1,0 +1,302 @@
+"""What each ``weakloc generate`` command does: turn a mask plan or a count into jobs for the writer.
+
+A **mask plan** (``generate masks``) fixes, once, which source images are used, in which split, and with
+which masks (``PLAN/plan.jsonl`` + ``PLAN/masks/{split}/{id}.png``, black = region to regenerate). Every
+inpainter then runs on the same plan, so the generator is the only factor that varies (paper §3.3, Fig. 6).
+
+Outputs follow the released DOLOS layout under ``ROOT/DATASET`` (loadable with ``dolos_samples``)::
+
+    real/{split}/{name}.png                        sources, preprocessed exactly as the generators see them
+    fake/{GEN}/images/{split}/{id}.png             local fakes (inpainted)
+    fake/{GEN}/masks/{split}/{id}.png              their truth masks, black = fake
+    fake/{GEN}/{split}/{id}.png                    full fakes (sampled, or fully regenerated)
+    fake/{GEN}/generator.json, real/export.json    the settings (a rerun with other settings is refused)
+    manifest-{GEN}.jsonl, manifest-real.jsonl      rows: path,label,mask,split,generator,source + provenance
+
+Manifest paths are relative to ``ROOT/DATASET``, so ``cat manifest-*.jsonl > manifest.jsonl`` there gives one
+manifest of everything for the ``manifest`` layout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..data.images import read_mask
+from ..data.samples import SPLITS
+from ..errors import ConfigError, InputError
+from .faceparts import (ATTRIBUTES, MAX_DILATION, celebahq_id, celebamask_attributes, draw_attributes,
+                        face_part_mask)
+from .masks import GENERIC_KINDS, AreaSpec, generic_mask
+from .seeds import derive_seed, numpy_rng
+from .sources import Source, list_sources, prepare
+from .writer import Done, Job, Output, Report, Shard, check_spec, run_jobs
+
+PLAN_FORMAT = 1
+MASK_KINDS = ("face",) + GENERIC_KINDS + ("generic",)
+NO_FACE_POLICIES = ("fallback", "error")
+
+
+# ---------------------------------------------------------------- mask plans
+
+
+def read_plan(plan: str | Path) -> tuple[dict, list[dict]]:
+    """(spec, rows) of a finished mask plan."""
+    plan = Path(plan)
+    spec_file, rows_file = plan / "plan.json", plan / "plan.jsonl"
+    if not spec_file.is_file():
+        raise InputError(plan, "not a mask plan (no plan.json)", "make one with `weakloc generate masks`")
+    if not rows_file.is_file():
+        raise InputError(rows_file, "the mask plan is not finished",
+                         "run the same `weakloc generate masks` command again (all shards) to finish it")
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+    return json.loads(spec_file.read_text()), rows
+
+
+def _mask_id(name: str, k: int, per_image: int) -> str:
+    return name if per_image == 1 else f"{name}-{k}"
+
+
+def make_plan(images: str | Path, out: str | Path, *, size: int = 256, kind: str = "face", per_image: int = 1,
+              seed: int = 0, area: AreaSpec = AreaSpec(), annotations: str | Path | None = None,
+              landmarks: bool = False, attributes: Sequence[str] = ATTRIBUTES, max_dilation: int = MAX_DILATION,
+              no_face: str = "fallback", split: str | None = None, split_file: str | Path | None = None,
+              split_ratios: Sequence[float] = (0.8, 0.1, 0.1), limit: int | None = None,
+              shard: Shard = Shard(), progress: bool = True) -> Report:
+    """Draw ``per_image`` masks for each source image and write the plan (masks + plan.jsonl) to ``out``."""
+    if kind not in MASK_KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(MASK_KINDS)}, not {kind!r}")
+    if kind == "face" and not (annotations or landmarks):
+        raise ConfigError("face masks need --annotations (CelebAMask-HQ) or --landmarks")
+    if no_face not in NO_FACE_POLICIES:
+        raise ConfigError(f"--no-face must be one of {', '.join(NO_FACE_POLICIES)}")
+    if per_image < 1 or size < 8:
+        raise ConfigError("--per-image must be >= 1 and --size >= 8")
+    out = Path(out)
+    sources = list_sources(images, split=split, split_file=split_file, split_ratios=split_ratios, limit=limit)
+    spec = {"format": PLAN_FORMAT, "images": str(Path(images).resolve()), "size": size, "kind": kind,
+            "per_image": per_image, "seed": seed, "area": str(area),
+            "annotations": str(Path(annotations).resolve()) if annotations else None, "landmarks": landmarks,
+            "attributes": list(attributes), "max_dilation": max_dilation, "no_face": no_face, "split": split,
+            "split_file": str(Path(split_file).resolve()) if split_file else None,
+            "split_ratios": list(split_ratios), "limit": limit}
+    check_spec(out / "plan.json", spec)
+    jobs = [Job(s.name, tuple(out / "masks" / s.split / f"{_mask_id(s.name, k, per_image)}.png"
+                              for k in range(per_image)), {"source": s}) for s in sources]
+    detector = None
+    if kind == "face" and landmarks and not annotations:
+        from .landmarks import FaceLandmarkParts
+
+        detector = FaceLandmarkParts()
+
+    def parts_of(source: Source, image: np.ndarray) -> dict[str, np.ndarray]:
+        if annotations:
+            return celebamask_attributes(annotations, celebahq_id(source.path), size, attributes)
+        return detector(image, attributes)
+
+    def compute(batch: list[Job]) -> list[Done]:
+        results = []
+        for job in batch:
+            source: Source = job.data["source"]
+            image = prepare(source.path, size)
+            parts = parts_of(source, image) if kind == "face" else {}
+            if kind == "face" and not parts and no_face == "error":
+                raise InputError(source.path, "no face parts found (no face detected, or no annotated part)",
+                                 "remove the image, or pass --no-face fallback to give it a generic mask")
+            chosen = draw_attributes(sorted(parts), per_image, numpy_rng(seed, "attributes", source.name))
+            files, rows = [], []
+            for k, path in enumerate(job.outputs):
+                mask_id = _mask_id(source.name, k, per_image)
+                mask_seed = derive_seed(seed, "mask", mask_id)
+                rng = np.random.default_rng(mask_seed)
+                row = {"id": mask_id, "split": source.split, "source": str(source.path.resolve()),
+                       "mask": path.relative_to(out).as_posix(), "mask_seed": mask_seed}
+                if chosen:
+                    mask, dilation = face_part_mask(parts, chosen[k], rng, max_dilation)
+                    row.update(mask_kind="face-annotation" if annotations else "face-landmarks",
+                               attribute=chosen[k], dilation=dilation)
+                else:
+                    mask, drawn, target = generic_mask("generic" if kind == "face" else kind, image, rng, area)
+                    row.update(mask_kind=drawn, target_area=round(target, 6))
+                row["area"] = round(float(mask.mean()), 6)
+                files.append(Output(path, mask, mask=True))
+                rows.append(row)
+            results.append(Done(files, rows))
+        return results
+
+    try:
+        return run_jobs(jobs, compute, manifest=out / "plan.jsonl", work=out / ".weakloc", shard=shard,
+                        desc="masks", unit="image", progress=progress)
+    finally:
+        if detector is not None:
+            detector.close()
+
+
+# ---------------------------------------------------------------- dataset outputs
+
+
+def _dataset_dir(root: str | Path, dataset: str) -> Path:
+    if not dataset or "/" in dataset or dataset.startswith("."):
+        raise ConfigError(f"--dataset must be a plain folder name (e.g. celebahq), not {dataset!r}")
+    return Path(root) / dataset
+
+
+def _check_name(name: str) -> str:
+    if not name or "/" in name or name.startswith(".") or name == "real":
+        raise ConfigError(f"--name must be a plain folder name such as repaint-p2, not {name!r}")
+    return name
+
+
+def _unique_sources(rows: list[dict]) -> list[dict]:
+    """One entry per source image of a plan (a plan may hold several masks per source)."""
+    seen: dict[str, dict] = {}
+    for row in rows:
+        name = Path(row["source"]).stem
+        if name not in seen:
+            seen[name] = {"name": name, "split": row["split"], "source": row["source"]}
+    return list(seen.values())
+
+
+def export_real(plan: str | Path, root: str | Path, dataset: str, *, shard: Shard = Shard(),
+                progress: bool = True) -> Report:
+    """Write the plan's source images as the dataset's reals, preprocessed exactly like the fakes' sources."""
+    spec, rows = read_plan(plan)
+    base = _dataset_dir(root, dataset)
+    size = spec["size"]
+    check_spec(base / "real" / "export.json", {"plan": spec, "size": size})
+    jobs = [Job(s["name"], (base / "real" / s["split"] / f"{s['name']}.png",), s) for s in _unique_sources(rows)]
+
+    def compute(batch: list[Job]) -> list[Done]:
+        out = []
+        for job in batch:
+            rel = job.outputs[0].relative_to(base).as_posix()
+            out.append(Done([Output(job.outputs[0], prepare(job.data["source"], size))],
+                            [{"path": rel, "label": 0, "mask": "", "split": job.data["split"], "generator": "",
+                              "source": dataset, "source_image": job.data["source"]}]))
+        return out
+
+    return run_jobs(jobs, compute, manifest=base / "manifest-real.jsonl", work=base / ".weakloc" / "real",
+                    shard=shard, desc="real", progress=progress)
+
+
+def inpaint_plan(plan: str | Path, root: str | Path, dataset: str, name: str, inpainter, *, seed: int = 0,
+                 batch_size: int = 1, shard: Shard = Shard(), limit: int | None = None,
+                 progress: bool = True) -> Report:
+    """Inpaint every (source, mask) of the plan with ``inpainter`` into ``ROOT/DATASET/fake/NAME``."""
+    spec, rows = read_plan(plan)
+    plan = Path(plan)
+    base = _dataset_dir(root, dataset)
+    folder = base / "fake" / _check_name(name)
+    size = spec["size"]
+    inpainter.check_size(size)
+    settings = inpainter.settings()
+    check_spec(folder / "generator.json", {"generator": inpainter.name, "settings": settings, "seed": seed,
+                                           "plan": spec, "limit": limit})
+    rows = rows[:limit] if limit else rows
+    jobs = [Job(r["id"], (folder / "images" / r["split"] / f"{r['id']}.png",
+                          folder / "masks" / r["split"] / f"{r['id']}.png"), r) for r in rows]
+
+    def compute(batch: list[Job]) -> list[Done]:
+        images = np.stack([prepare(job.data["source"], size) for job in batch])
+        masks = np.stack([read_mask(plan / job.data["mask"], expected_size=(size, size)) for job in batch])
+        seeds = [derive_seed(seed, job.id) for job in batch]
+        out, truth = inpainter.inpaint(images, masks, seeds)
+        results = []
+        for i, job in enumerate(batch):
+            image_path, mask_path = job.outputs
+            row = {"path": image_path.relative_to(base).as_posix(), "label": 1,
+                   "mask": mask_path.relative_to(base).as_posix(), "split": job.data["split"], "generator": name,
+                   "source": dataset, "source_image": job.data["source"],
+                   "plan_mask": str((plan / job.data["mask"]).resolve()), "mask_kind": job.data.get("mask_kind"),
+                   "attribute": job.data.get("attribute"), "mask_area": round(float(truth[i].mean()), 6),
+                   "seed": seeds[i], "settings": settings}
+            if not np.array_equal(truth[i], masks[i]):
+                row["inpainted_mask"] = row["plan_mask"]  # the decoded-LDM policy: truth is the whole image
+            results.append(Done([Output(mask_path, truth[i], mask=True), Output(image_path, out[i])], [row]))
+        return results
+
+    return run_jobs(jobs, compute, manifest=base / f"manifest-{name}.jsonl", work=base / ".weakloc" / name,
+                    batch_size=batch_size, shard=shard, desc=name, progress=progress)
+
+
+def regenerate_plan(plan: str | Path, root: str | Path, dataset: str, name: str, generator, *, seed: int = 0,
+                    shard: Shard = Shard(), progress: bool = True) -> Report:
+    """Full-image variant from sources: every source of the plan regenerated whole into ``fake/NAME/{split}``."""
+    spec, rows = read_plan(plan)
+    base = _dataset_dir(root, dataset)
+    folder = base / "fake" / _check_name(name)
+    size = spec["size"]
+    settings = generator.settings()
+    check_spec(folder / "generator.json", {"generator": generator.name, "settings": settings, "seed": seed,
+                                           "plan": spec})
+    jobs = [Job(s["name"], (folder / s["split"] / f"{s['name']}.png",), s) for s in _unique_sources(rows)]
+
+    def compute(batch: list[Job]) -> list[Done]:
+        seeds = [derive_seed(seed, job.id) for job in batch]
+        images = generator.generate(seeds, np.stack([prepare(job.data["source"], size) for job in batch]))
+        return [Done([Output(job.outputs[0], images[i])],
+                     [{"path": job.outputs[0].relative_to(base).as_posix(), "label": 1, "mask": "",
+                       "split": job.data["split"], "generator": name, "source": dataset,
+                       "source_image": job.data["source"], "seed": seeds[i], "settings": settings}])
+                for i, job in enumerate(batch)]
+
+    return run_jobs(jobs, compute, manifest=base / f"manifest-{name}.jsonl", work=base / ".weakloc" / name,
+                    shard=shard, desc=name, progress=progress)
+
+
+def parse_counts(items: Sequence[str]) -> dict[str, int]:
+    """``["train=9000", "test=900"]`` or ``["train=9000,test=900"]`` -> {split: count}."""
+    counts: dict[str, int] = {}
+    for item in (part for text in items for part in text.split(",") if part.strip()):
+        split, _, number = item.partition("=")
+        split = split.strip()
+        if split not in SPLITS or not number.strip().isdigit():
+            raise ConfigError(f"--count takes SPLIT=N with SPLIT in {', '.join(SPLITS)}, not {item!r}")
+        counts[split] = int(number)
+    if not counts or not sum(counts.values()):
+        raise ConfigError("--count: ask for at least one image, e.g. --count test=100")
+    return counts
+
+
+def sample_images(root: str | Path, dataset: str, name: str, sampler, counts: dict[str, int], *, seed: int = 0,
+                  batch_size: int = 1, shard: Shard = Shard(), progress: bool = True) -> Report:
+    """Fully generated images from noise into ``ROOT/DATASET/fake/NAME/{split}/{split}-NNNNNN.png``."""
+    base = _dataset_dir(root, dataset)
+    folder = base / "fake" / _check_name(name)
+    settings = sampler.settings()
+    check_spec(folder / "generator.json", {"generator": sampler.name, "settings": settings, "seed": seed,
+                                           "counts": counts})
+    jobs = [Job(f"{split}-{i:06d}", (folder / split / f"{split}-{i:06d}.png",), {"split": split})
+            for split in SPLITS for i in range(counts.get(split, 0))]
+
+    def compute(batch: list[Job]) -> list[Done]:
+        seeds = [derive_seed(seed, job.id) for job in batch]
+        images = sampler.generate(seeds)
+        return [Done([Output(job.outputs[0], images[i])],
+                     [{"path": job.outputs[0].relative_to(base).as_posix(), "label": 1, "mask": "",
+                       "split": job.data["split"], "generator": name, "source": dataset, "source_image": "",
+                       "seed": seeds[i], "settings": settings}])
+                for i, job in enumerate(batch)]
+
+    return run_jobs(jobs, compute, manifest=base / f"manifest-{name}.jsonl", work=base / ".weakloc" / name,
+                    batch_size=batch_size, shard=shard, desc=name, progress=progress)
+
+
+def plan_summary(plan: str | Path) -> str:
+    """A short text: masks per split and per kind/attribute, and area quantiles."""
+    spec, rows = read_plan(plan)
+    lines = [f"plan {plan}: {len(rows)} masks of {len(_unique_sources(rows))} images at {spec['size']} px, "
+             f"kind {spec['kind']}, seed {spec['seed']}"]
+    by_split = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
+    lines.append("splits: " + ", ".join(f"{s} {n}" for s, n in by_split.items() if n))
+    kinds: dict[str, list[float]] = {}
+    for r in rows:
+        kinds.setdefault(r["mask_kind"] + (f":{r['attribute']}" if r.get("attribute") else ""), []).append(r["area"])
+    lines.append("kind                      masks   area p10   p50   p90")
+    for key, areas in sorted(kinds.items()):
+        p10, p50, p90 = np.percentile(areas, [10, 50, 90])
+        lines.append(f"{key:<25} {len(areas):>5}   {p10:8.3f} {p50:5.3f} {p90:5.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""The resumable, sharded job runner behind every ``weakloc generate`` command.
+
+A run is a list of jobs in a fixed order; each job writes a few files and yields manifest rows.
+
+- **Atomic**: every file is written to a temporary name and renamed (``weakloc.io``), so a kill leaves no
+  half-written PNG; temporary files a killed run left behind are removed when its jobs are taken up again.
+- **Resumable**: a job is done when all its files exist and its rows are in a row log; done jobs are skipped.
+  Rows are logged (and fsynced) *before* the files are written, so a job is never counted done without them.
+- **Sharded**: jobs are grouped into chunks of ``batch_size`` in the fixed order and shard ``i/n`` takes
+  chunks ``i, i+n, ...``. A chunk is always computed whole (on resume too), so every image is made in the same
+  batch whatever the sharding: with per-image seeds the files are byte-identical to a single run.
+- The manifest is written (atomically, rows in job order) by the shard that finds every job done; the row logs
+  are then removed. Under ``torchrun`` each rank takes its shard from RANK / WORLD_SIZE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data.images import write_mask
+from ..errors import ConfigError, InputError
+from ..io import atomic_path, save_image, write_json
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Shard":
+        """``"i/n"``; without it, torchrun's RANK / WORLD_SIZE; else the whole run."""
+        if text is None or text == "":
+            if "WORLD_SIZE" in os.environ:
+                return cls(int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"]))
+            return cls()
+        try:
+            index, count = (int(v) for v in text.split("/"))
+        except ValueError:
+            raise ConfigError(f"--shard must look like I/N (e.g. 0/4), not {text!r}") from None
+        if not 0 <= index < count:
+            raise ConfigError(f"--shard {text}: need 0 <= I < N")
+        return cls(index, count)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str  # unique in the run; seeds derive from it
+    outputs: tuple[Path, ...]
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class Output:
+    path: Path
+    array: np.ndarray
+    mask: bool = False  # write as a DOLOS mask file (RGB 0/255, black = fake)
+
+
+@dataclass
+class Done:
+    files: list[Output]
+    rows: list[dict]
+
+
+@dataclass
+class Report:
+    total: int  # jobs in the whole run
+    mine: int  # jobs of this shard
+    skipped: int  # already done before this run
+    written: int
+    seconds: float
+    complete: bool  # every job of every shard done, manifest written
+    manifest: Path
+
+    def summary(self) -> str:
+        rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        state = f"complete, manifest {self.manifest}" if self.complete else "this shard done; other shards pending"
+        return (f"{self.written} written, {self.skipped} already there ({self.mine} of {self.total} in this shard, "
+                f"{rate:.2f}/s); {state}")
+
+
+def check_spec(path: Path, spec: dict) -> None:
+    """Refuse to mix two different runs in one folder; write the spec the first time."""
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = None
+        if old != json.loads(json.dumps(spec)):
+            raise InputError(path, f"this folder holds output made with other settings:\n  there: {old}\n  now:   {spec}",
+                             "choose another output name (--name / --out), or delete that folder to start over")
+        return
+    write_json(path, spec)
+
+
+def _read_rows(path: Path) -> dict[str, list[dict]]:
+    """Row log lines ``{"job": id, "rows": [...]}``; a torn last line (killed mid-append) is ignored."""
+    rows: dict[str, list[dict]] = {}
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return rows
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+            rows[record["job"]] = record["rows"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return rows
+
+
+def _known_rows(work: Path, manifest: Path) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {}
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                rows.setdefault(record["_job"], []).append({k: v for k, v in record.items() if k != "_job"})
+    if work.is_dir():
+        for log in sorted(work.glob("rows-*.jsonl")):
+            rows.update(_read_rows(log))
+    return rows
+
+
+def _clean_stale(jobs: Sequence[Job]) -> None:
+    """Remove temporary files (``.NAME.XXXX.tmp.png``) that a killed run left for these jobs' outputs.
+    Only this shard's own outputs are considered: other shards may be writing theirs right now."""
+    names_by_dir: dict[Path, set[str]] = {}
+    for job in jobs:
+        for path in job.outputs:
+            names_by_dir.setdefault(path.parent, set()).add(path.name)
+    for folder, names in names_by_dir.items():
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and ".tmp" in entry.name:
+                original = entry.name[1:].rsplit(".tmp", 1)[0].rsplit(".", 1)[0]
+                if original in names:
+                    entry.unlink(missing_ok=True)
+
+
+def _write(output: Output) -> None:
+    if output.mask:
+        with atomic_path(output.path) as tmp:
+            write_mask(tmp, output.array)
+    else:
+        save_image(output.path, output.array)
+
+
+class _RowLog:
+    """This shard's append-only row log, rewritten clean on open (drops a torn last line)."""
+
+    def __init__(self, path: Path) -> None:
+        existing = _read_rows(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(json.dumps({"job": j, "rows": r}) + "\n" for j, r in existing.items()))
+        self._file = path.open("a")
+
+    def append(self, job: str, rows: list[dict]) -> None:
+        self._file.write(json.dumps({"job": job, "rows": rows}) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def run_jobs(jobs: Sequence[Job], compute: Callable[[list[Job]], list[Done]], *, manifest: Path, work: Path,
+             batch_size: int = 1, shard: Shard = Shard(), desc: str = "generate", unit: str = "img",
+             progress: bool = True) -> Report:
+    """Run this shard's jobs (skipping done ones), then write ``manifest`` if every job is done.
+
+    ``work`` holds the row logs while a run is incomplete. Manifest rows get a ``_job`` key (the job id) so
+    that a finished run can be extended or checked again without recomputing anything."""
+    if batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
+    ids = [job.id for job in jobs]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise InputError(manifest.parent, f"two jobs share the id {duplicate!r}", "ids must be unique")
+    chunks = [list(jobs[i:i + batch_size]) for i in range(0, len(jobs), batch_size)]
+    mine = [chunk for number, chunk in enumerate(chunks) if number % shard.count == shard.index]
+    my_jobs = [job for chunk in mine for job in chunk]
+    _clean_stale(my_jobs)
+    rows = _known_rows(work, manifest)
+
+    def done(job: Job) -> bool:
+        return job.id in rows and all(p.exists() for p in job.outputs)
+
+    todo = [chunk for chunk in mine if not all(done(job) for job in chunk)]
+    skipped = sum(done(job) for job in my_jobs)
+    written = 0
+    started = time.perf_counter()
+    label = desc if shard.count == 1 else f"{desc} [shard {shard}]"
+    if todo:
+        log = _RowLog(work / f"rows-{shard.index}-of-{shard.count}.jsonl")
+        try:
+            with tqdm(total=len(my_jobs), initial=skipped, desc=label, unit=unit, disable=not progress,
+                      dynamic_ncols=True, smoothing=0.1) as bar:
+                for chunk in todo:
+                    results = compute(chunk)
+                    for job, result in zip(chunk, results, strict=True):
+                        if done(job):
+                            continue  # computed again only to keep the batch whole (see module doc)
+                        log.append(job.id, result.rows)
+                        rows[job.id] = result.rows
+                        for output in result.files:
+                            _write(output)
+                        written += 1
+                        bar.update(1)
+        finally:
+            log.close()
+    seconds = time.perf_counter() - started
+    complete = _finish(jobs, work, manifest)
+    return Report(len(jobs), len(my_jobs), skipped, written, seconds, complete, manifest)
+
+
+def _finish(jobs: Sequence[Job], work: Path, manifest: Path) -> bool:
+    """Write the manifest if every job (of every shard) is done; then drop the row logs."""
+    rows = _known_rows(work, manifest)
+    if not all(job.id in rows and all(p.exists() for p in job.outputs) for job in jobs):
+        return False
+    with atomic_path(manifest) as tmp:
+        tmp.write_text("".join(json.dumps({**row, "_job": job.id}) + "\n" for job in jobs for row in rows[job.id]))
+    if work.is_dir():
+        for log in work.glob("rows-*.jsonl"):
+            log.unlink(missing_ok=True)
+        try:
+            work.rmdir()
+            if not any(work.parent.iterdir()) and work.parent.name == ".weakloc":
+                work.parent.rmdir()
+        except OSError:
+            pass  # another shard's file is still there, or the folder is shared
+    return True

@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny built-in dataset (DOLOS layout) made once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+TINY = {"n": 40, "size": 48, "seed": 3}
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """ROOT with ROOT/builtin in the DOLOS layout: 28 train, 4 valid, 8 test images of each kind, 48 px."""
+    from weakloc.generate.builtin import build_builtin
+
+    root = tmp_path_factory.mktemp("tiny")
+    build_builtin(root, progress=False, **TINY)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tiny_root):
+    from weakloc.config import DataConfig
+    from weakloc.pipeline import load_samples
+
+    data = DataConfig(layout="builtin", root=str(tiny_root), builtin_images=TINY["n"], builtin_size=TINY["size"],
+                      builtin_seed=TINY["seed"], input_size=48)
+    return load_samples(data, progress=False)
+
+
+def tiny_train_config(**overrides):
+    from weakloc.config import TrainConfig
+
+    values = dict(method="patches", setup="A", epochs=2, iters_per_epoch=3, batch_size=4, val_batch_size=8,
+                  keep_best=2, seed=0, precision="fp32", options={"init": "default"})
+    values.update(overrides)
+    return TrainConfig(**values)
