@@ -55,6 +55,17 @@ def _epsilon(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, *, keep_va
     return out
 
 
+def _undo(scheduler, x: torch.Tensor, t_last: int, generators: list[torch.Generator]) -> torch.Tensor:
+    """Forward-noise from ``t_last`` by one inference step, as diffusers' ``undo_step`` does, in one Gaussian
+    draw instead of one per training step (same distribution; 4 to 100 times fewer random draws)."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    n = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    keep = torch.prod(1.0 - scheduler.betas[t_last:t_last + n]).item()
+    noise = randn_tensor(x.shape, generator=generators, device=x.device, dtype=x.dtype)
+    return keep ** 0.5 * x + (1.0 - keep) ** 0.5 * noise
+
+
 @torch.inference_mode()
 def repaint(unet: torch.nn.Module, scheduler_config: dict, known: torch.Tensor, fake: torch.Tensor,
             generators: Sequence[torch.Generator], *, steps: int = 250, jump_length: int = 10,
@@ -78,7 +89,7 @@ def repaint(unet: torch.nn.Module, scheduler_config: dict, known: torch.Tensor, 
             if on_step:
                 on_step(1)
         else:  # a jump back in time: re-noise (resampling)
-            x = scheduler.undo_step(x, t_last, generator=generators)
+            x = _undo(scheduler, x, int(t_last), generators)
         t_last = t
     return x
 

@@ -69,12 +69,21 @@ def _fail(source: str, what: str, errors: list[str]) -> InputError:
                       "or a hub id reachable from this machine (set HF_HOME to a cache that holds it when offline)")
 
 
-def _from_pretrained(cls, source: str, subfolders: tuple[str | None, ...], what: str) -> tuple[Any, str | None]:
+def _load_kwargs(dtype: torch.dtype) -> dict:
+    """Load in the target dtype (diffusers keeps its fp32-only modules); without accelerate, say so up front
+    rather than let diffusers warn about it on every load."""
+    import importlib.util
+
+    return {"torch_dtype": dtype, "low_cpu_mem_usage": importlib.util.find_spec("accelerate") is not None}
+
+
+def _from_pretrained(cls, source: str, subfolders: tuple[str | None, ...], what: str,
+                     dtype: torch.dtype = torch.float32) -> tuple[Any, str | None]:
     errors = []
     for sub in _candidates(source, subfolders, "config.json"):
         try:
             kwargs = {"subfolder": sub} if sub else {}
-            return cls.from_pretrained(source, **kwargs), sub
+            return cls.from_pretrained(source, **kwargs, **_load_kwargs(dtype)), sub
         except Exception as exc:  # noqa: BLE001 - diffusers and huggingface_hub raise many kinds; all are reported
             errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
     raise _fail(source, what, errors)
@@ -100,13 +109,13 @@ def load_unet(source: str | Path, *, device: torch.device | str = "cpu",
     from diffusers import UNet2DModel
 
     source = str(source)
-    unet, _ = _from_pretrained(UNet2DModel, source, UNET_SUBFOLDERS, "UNet2DModel")
+    unet, _ = _from_pretrained(UNet2DModel, source, UNET_SUBFOLDERS, "UNet2DModel", dtype)
     config = load_scheduler_config(source)
     prediction = config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
         raise InputError(source, f"the model predicts {prediction!r}; RePaint and the samplers here need 'epsilon'",
                          "use a noise-predicting DDPM (the google/ddpm-* and CompVis/ldm-* models are)")
-    return unet.to(device=device, dtype=dtype).eval(), config
+    return unet.to(device=device).eval(), config
 
 
 def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
@@ -128,9 +137,9 @@ def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
             errors.append(f"{sub or '.'}: holds a {name}, not a VQModel or AutoencoderKL")
             continue
         try:
-            model = classes[name].from_pretrained(source, **kwargs)
+            model = classes[name].from_pretrained(source, **kwargs, **_load_kwargs(dtype))
         except (OSError, ValueError, RuntimeError) as exc:
             errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
             continue
-        return model.to(device=device, dtype=dtype).eval()
+        return model.to(device=device).eval()
     raise _fail(source, "autoencoder (VQModel or AutoencoderKL)", errors)
