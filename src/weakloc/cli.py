@@ -145,43 +145,60 @@ def _expand(inputs: list[str]) -> list[Path]:
 def predict(checkpoint: Annotated[Path, typer.Argument(help="a .safetensors checkpoint from `weakloc train`")],
             images: Annotated[Optional[list[str]], typer.Argument(help="image files, folders or globs")] = None,
             out: Annotated[Path, typer.Option(help="output folder")] = Path("predictions"),
+            threshold: Annotated[float, typer.Option(help="threshold for the binary mask and the verdict")] = 0.5,
+            overlays: Annotated[Optional[bool], typer.Option(help="write overlay PNGs (default: yes for images, "
+                                                                   "no for dataset splits)")] = None,
+            mask_polarity: Annotated[str, typer.Option(help="white-fake | black-fake (DOLOS files)")] = "white-fake",
             split: Annotated[str, typer.Option(help="with dataset options: the split to predict")] = "test",
             layout: Layout = "dolos", root: Root = None, dataset: Dataset = None, real: Real = None,
             full: Full = None, local: Local = None, masks: Masks = None, manifest: Manifest = None,
             data_file: DataFile = None, sets: Sets = None,
-            batch_size: Annotated[int, typer.Option(help="images per batch")] = 32,
-            device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto") -> None:
-    """Fake score and localization map for images, or for a dataset split: writes predictions.npz (which
-    `weakloc evaluate` scores) and scores.csv."""
+            batch_size: Annotated[int, typer.Option(help="images per batch")] = 16,
+            device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+            overwrite: Annotated[bool, typer.Option(help="replace earlier predictions in --out")] = False) -> None:
+    """Fake score, map at each image's resolution, mask and overlay for images (or a dataset split); writes
+    summary.json/.csv and predictions.npz (which `weakloc evaluate` scores)."""
     def go():
-        from .checkpoint import load_checkpoint
-        from .data.samples import Sample, select
+        from .api import load
         from .errors import InputError
-        from .predictions import predict_samples
-        from .runtime import pick_device
+        from .inference import predict_to_folder
 
-        model, card = load_checkpoint(checkpoint, pick_device(device))
+        if mask_polarity not in ("white-fake", "black-fake"):
+            raise InputError(mask_polarity, "unknown mask polarity", "use white-fake or black-fake")
+        detector = load(checkpoint, device)
         if images:
             paths = _expand(images)
             if not paths:
-                raise InputError(" ".join(images), "no image files found", "pass image files, folders or globs")
-            samples = [Sample(str(p), p, -1, "unknown", split) for p in paths]
+                raise InputError(" ".join(images), "no image files found (empty folder or glob)",
+                                 "pass image files, folders or globs")
+            items = [(str(p), p) for p in paths]
         else:
-            tree = _tree(data_file, sets, layout=layout, root=root, dataset=dataset, real=real, full=full,
-                         local=local, masks=masks, manifest=manifest)
+            from .data.samples import select
             from .pipeline import load_samples
 
+            tree = _tree(data_file, sets, layout=layout, root=root, dataset=dataset, real=real, full=full,
+                         local=local, masks=masks, manifest=manifest)
             _, all_samples = load_samples(_data(tree))
             samples = select(all_samples, split, ["real", "full", "local"])
             if not samples:
-                raise InputError(root or manifest or "", f"no images in split {split!r}", "check --split and the data options")
-        preds = predict_samples(model, card, samples, batch_size=batch_size, device=next(model.parameters()).device)
-        out.mkdir(parents=True, exist_ok=True)
-        preds.save_npz(out / "predictions.npz")
-        from .io import write_text
-
-        write_text(out / "scores.csv", "id,score\n" + "".join(f"{i},{s:.6f}\n" for i, s in zip(preds.ids, preds.scores)))
-        typer.echo(f"{len(preds.ids)} images -> {out / 'predictions.npz'}, {out / 'scores.csv'}")
+                raise InputError(root or manifest or "", f"no images in split {split!r}",
+                                 "check --split and the data options")
+            items = [(s.id, s.path) for s in samples]
+        summary = predict_to_folder(detector, items, out, threshold=threshold,
+                                    overlays=bool(images) if overlays is None else overlays,
+                                    mask_polarity=mask_polarity, batch_size=batch_size, overwrite=overwrite)
+        for row in summary["images"][:20]:
+            note = f"  [{row['notes']}]" if row["notes"] else ""
+            typer.echo(f"{row['score']:.3f}  {'FAKE' if row['fake'] else 'real'}  {row['id']}{note}")
+        if len(summary["images"]) > 20:
+            typer.echo(f"... {len(summary['images']) - 20} more in {out / 'summary.csv'}")
+        typer.echo(f"{len(summary['images'])} images -> {out}/ (summary.json, summary.csv, predictions.npz)")
+        if summary["errors"]:
+            typer.secho(f"{len(summary['errors'])} file(s) could not be read:", fg=typer.colors.YELLOW, err=True)
+            for err in summary["errors"]:
+                typer.secho(f"  {err['error']}", err=True)
+            if not summary["images"]:
+                raise typer.Exit(2)
     _run(go)
 
 

@@ -12,7 +12,6 @@ A mask with values other than 0 and 255 is rejected unless ``binarize=True`` (th
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +54,15 @@ def _to_8bit_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
-def read_rgb(path: str | Path) -> Image.Image:
-    """Read an image as 8-bit RGB, converting other modes (see module doc); errors name the file."""
+def read_rgb(path: str | Path, notes: list[str] | None = None) -> Image.Image:
+    """Read an image as 8-bit RGB, converting other modes (see module doc); errors name the file.
+    A conversion is described in ``notes`` when a list is given."""
     path = Path(path)
     image = _open(path)
     if image.mode == "RGB":
         return image
+    if notes is not None:
+        notes.append(f"converted {image.mode} image to RGB" + (" (alpha dropped)" if "A" in image.mode else ""))
     if image.mode in ("RGBA", "RGBa", "LA", "La", "PA", "P", "CMYK", "YCbCr", "LAB", "HSV", "1", "L"):
         return image.convert("RGB")
     array = _to_8bit_array(image)
@@ -119,9 +121,3 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise InputError(path, "file does not exist", "check the path") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(path, f"not a readable image ({exc})", "remove or re-export the file") from None
-
-
-def warn_once(message: str, _seen: set[str] = set()) -> None:  # noqa: B006 - deliberate process-wide memo
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, stacklevel=3)
