@@ -41,3 +41,14 @@ def tiny_train_config(**overrides):
                   keep_best=2, seed=0, precision="fp32", options={"init": "default"})
     values.update(overrides)
     return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tiny_data, tmp_path_factory) -> Path:
+    """A small Patches setup-C model trained on the tiny dataset (for inference tests)."""
+    from weakloc.train import train
+
+    data, samples = tiny_data
+    result = train(tmp_path_factory.mktemp("ckpt") / "run", data,
+                   tiny_train_config(setup="C", epochs=1, iters_per_epoch=4, batch_size=8), samples, progress=False)
+    return result.best_checkpoint

@@ -242,6 +242,20 @@ def info(checkpoint: Annotated[Path, typer.Argument(help="a .safetensors checkpo
     _run(go)
 
 
+@app.command()
+def serve(checkpoint: Annotated[Path, typer.Argument(help="a .safetensors checkpoint")],
+          port: Annotated[int, typer.Option(help="port on localhost (0 = any free port)")] = 8765,
+          host: Annotated[str, typer.Option(help="address to bind (keep 127.0.0.1 unless you mean it)")] = "127.0.0.1",
+          device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto") -> None:
+    """A local web page: drop an image, see its fake score, heatmap overlay and mask, move the threshold."""
+    def go():
+        from .api import load
+        from .serve import serve as run_server
+
+        run_server(load(checkpoint, device), host, port)
+    _run(go)
+
+
 @data_app.command("builtin")
 def data_builtin(root: Annotated[Path, typer.Argument(help="folder to write ROOT/builtin into")] = Path("data"),
                  n: Annotated[int, typer.Option(help="crops per kind (real, local fake, full fake)")] = 360,
