@@ -10,12 +10,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import WeaklocError
+from .cli_support import guarded
+from .generate.cli import app as generate_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Weakly-supervised localization of diffusion-model manipulations in images.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: build the built-in benchmark, inspect layouts.")
 app.add_typer(data_app, name="data")
+app.add_typer(generate_app, name="generate")
 
 # ------------------------------------------------------------------ shared data options
 Layout = Annotated[str, typer.Option(help="dolos | folder | manifest | builtin")]
@@ -49,14 +51,7 @@ def _data(tree: dict):
 
 def _run(fn):
     """Bad input and bad configuration end with one clear message and exit code 2, never a traceback."""
-    try:
-        return fn()
-    except WeaklocError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.secho("interrupted: rerun the same command to resume", err=True)
-        raise typer.Exit(130) from None
+    return guarded(fn)
 
 
 # ------------------------------------------------------------------ commands

@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ConfigError, WeaklocError
+from ..cli_support import guarded
+from ..errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Generate datasets: mask plans, RePaint / RePaint-LDM / classical inpainting, full images.")
@@ -22,7 +23,8 @@ Plan = Annotated[Path, typer.Option(help="mask plan folder made by `weakloc gene
 Out = Annotated[Path, typer.Option(help="dataset root: output goes to OUT/DATASET (the DOLOS layout)")]
 Dataset = Annotated[str, typer.Option(help="dataset folder name under OUT, e.g. celebahq")]
 Seed = Annotated[int, typer.Option(help="run seed; each image's seed derives from (seed, image id)")]
-ShardOpt = Annotated[Optional[str], typer.Option(help="I/N: this process's shard (default: torchrun's RANK/WORLD_SIZE)")]
+ShardOpt = Annotated[Optional[str], typer.Option(
+    help="I/N: this process's shard (default: torchrun's RANK/WORLD_SIZE)")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
 Device = Annotated[str, typer.Option(help="auto (GPU of this rank if any) | cpu | cuda | cuda:N")]
 Dtype = Annotated[str, typer.Option(help="UNet/autoencoder weights: float32 | bfloat16 | float16")]
@@ -31,18 +33,8 @@ Steps = Annotated[int, typer.Option(help="diffusion steps (RePaint faces: 250)")
 
 
 def _run(fn):
-    """Bad input and settings end with one clear message (exit 2), never a traceback."""
-    try:
-        report = fn()
-    except WeaklocError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.secho("interrupted: rerun the same command to resume", err=True)
-        raise typer.Exit(130) from None
+    """Bad input and settings end with one clear message (exit 2), never a traceback; then the report."""
+    report = guarded(fn, also=(ValueError,))
     if report is not None:
         typer.echo(report.summary())
 
@@ -54,35 +46,44 @@ def _shard(text: Optional[str]):
 
 
 @app.command()
-def masks(images: Annotated[Path, typer.Argument(help="folder of source images (optionally train/valid/test subfolders)")],
+def masks(images: Annotated[Path, typer.Argument(help="folder of source images (or of train/valid/test folders)")],
           out: Annotated[Path, typer.Option(help="plan folder to write")],
           size: Annotated[int, typer.Option(help="side of the square images and masks, px")] = 256,
-          kind: Annotated[str, typer.Option(help="face | strokes | ellipse | superpixels | generic (a random one of the three)")] = "face",
+          kind: Annotated[str, typer.Option(help="face | strokes | ellipse | superpixels | generic (any of the 3)")]
+          = "face",
           per_image: Annotated[int, typer.Option(help="masks per source image (identity)")] = 1,
-          annotations: Annotated[Optional[Path], typer.Option(help="CelebAMask-HQ-mask-anno folder (face masks)")] = None,
-          landmarks: Annotated[bool, typer.Option("--landmarks", help="face parts from mediapipe landmarks (extra 'landmarks')")] = False,
-          attributes: Annotated[Optional[str], typer.Option(help="face attributes to draw from, comma-separated (default: all the source has)")] = None,
+          annotations: Annotated[Optional[Path], typer.Option(help="CelebAMask-HQ-mask-anno folder (face masks)")]
+          = None,
+          landmarks: Annotated[bool, typer.Option("--landmarks", help="face parts from landmarks (extra 'landmarks')")]
+          = False,
+          attributes: Annotated[Optional[str], typer.Option(help="face attributes to draw from (default: all; no "
+                                                                 "glasses with landmarks), comma-separated")]
+          = None,
           max_dilation: Annotated[int, typer.Option(help="largest dilation kernel for eyes/mouth/nose, px")] = 15,
-          area: Annotated[str, typer.Option(help="generic masks: area fraction LOW:HIGH (uniform) or LOW:HIGH:log")] = "0.05:0.4",
-          no_face: Annotated[str, typer.Option(help="no face parts found: fallback (generic mask) | error")] = "fallback",
+          area: Annotated[str, typer.Option(help="generic masks: area fraction LOW:HIGH or LOW:HIGH:log")]
+          = "0.05:0.4",
+          no_face: Annotated[str, typer.Option(help="no face parts found: fallback (generic mask) | error")]
+          = "fallback",
           split: Annotated[Optional[str], typer.Option(help="put every image in this split")] = None,
-          split_file: Annotated[Optional[Path], typer.Option(help="'NAME SPLIT' lines (CelebA list_eval_partition works)")] = None,
-          split_ratios: Annotated[str, typer.Option(help="train,valid,test fractions when nothing else sets the split")] = "0.8,0.1,0.1",
-          limit: Annotated[Optional[int], typer.Option(help="use only the first N sources (sorted by name)")] = None,
+          split_file: Annotated[Optional[Path], typer.Option(help="'NAME SPLIT' lines (list_eval_partition.txt)")]
+          = None,
+          split_ratios: Annotated[str, typer.Option(help="train,valid,test fractions when nothing else sets it")]
+          = "0.8,0.1,0.1",
+          limit: Annotated[Optional[int], typer.Option(help="use only the first N sources (sorted by name)")]
+          = None,
           seed: Seed = 0, shard: ShardOpt = None, quiet: Quiet = False) -> None:
     """Draw masks for source images and write a mask plan that every generator then uses."""
     def go():
-        from .faceparts import ATTRIBUTES, parse_attributes
-        from .landmarks import LANDMARK_ATTRIBUTES
+        from .faceparts import parse_attributes
         from .masks import AreaSpec
         from .tasks import make_plan
 
-        default = ATTRIBUTES if annotations else LANDMARK_ATTRIBUTES
         ratios = tuple(float(v) for v in split_ratios.split(","))
         if len(ratios) != 3 or abs(sum(ratios) - 1.0) > 1e-6:
             raise ConfigError(f"--split-ratios needs three fractions summing to 1, not {split_ratios!r}")
         return make_plan(images, out, size=size, kind=kind, per_image=per_image, seed=seed, area=AreaSpec.parse(area),
-                         annotations=annotations, landmarks=landmarks, attributes=parse_attributes(attributes, default),
+                         annotations=annotations, landmarks=landmarks,
+                         attributes=parse_attributes(attributes, ()) or None,
                          max_dilation=max_dilation, no_face=no_face, split=split, split_file=split_file,
                          split_ratios=ratios, limit=limit, shard=_shard(shard), progress=not quiet)
     _run(go)
@@ -90,7 +91,7 @@ def masks(images: Annotated[Path, typer.Argument(help="folder of source images (
 
 @app.command()
 def real(plan: Plan, out: Out, dataset: Dataset = "celebahq", shard: ShardOpt = None, quiet: Quiet = False) -> None:
-    """Export the plan's source images as the dataset's reals (OUT/DATASET/real/{split}), preprocessed like the fakes."""
+    """Export the plan's sources as the dataset's reals (OUT/DATASET/real/{split}), preprocessed like the fakes."""
     def go():
         from .tasks import export_real
 
@@ -98,11 +99,18 @@ def real(plan: Plan, out: Out, dataset: Dataset = "celebahq", shard: ShardOpt = 
     _run(go)
 
 
-def _load_diffusion(model: Optional[str], vae: Optional[str], device: str, dtype: str, *, latent: bool):
-    from .models import load_autoencoder, load_unet, resolve_device, resolve_dtype
+def _load_diffusion(model: Optional[str], vae: Optional[str], device: str, dtype: str, *, latent: Optional[bool]):
+    """UNet, scheduler config, autoencoder (latent models) and device. ``latent=None``: decided by the model."""
+    from .models import has_autoencoder, load_autoencoder, load_unet, resolve_device, resolve_dtype
 
     if not model:
         raise ConfigError("this generator needs --model (a local folder or a hub id)")
+    inside = has_autoencoder(model)
+    if latent is None:
+        latent = inside or vae is not None
+    elif latent is False and inside:
+        raise ConfigError(f"{model} is a latent diffusion model (it has an autoencoder): "
+                          "use --generator repaint-ldm")
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     unet, scheduler_config = load_unet(model, device=torch_device, dtype=torch_dtype)
     autoencoder = load_autoencoder(vae or model, device=torch_device, dtype=torch_dtype) if latent else None
@@ -113,14 +121,17 @@ def _load_diffusion(model: Optional[str], vae: Optional[str], device: str, dtype
 def inpaint(plan: Plan, out: Out,
             generator: Annotated[str, typer.Option(help=" | ".join(GENERATORS))],
             dataset: Dataset = "celebahq",
-            name: Annotated[Optional[str], typer.Option(help="output folder under fake/ (default: the generator's name)")] = None,
+            name: Annotated[Optional[str], typer.Option(help="output folder under fake/ (default: the generator)")]
+            = None,
             model: Annotated[Optional[str], typer.Option(help="repaint*: diffusers model folder or hub id")] = None,
-            vae: Annotated[Optional[str], typer.Option(help="repaint-ldm: autoencoder folder/hub id if not inside --model")] = None,
+            vae: Annotated[Optional[str], typer.Option(help="repaint-ldm: autoencoder, if not inside --model")]
+            = None,
             steps: Steps = 250,
             jump_length: Annotated[int, typer.Option(help="RePaint: steps per jump back")] = 10,
             jump_n_sample: Annotated[int, typer.Option(help="RePaint: resamplings (1 = no resampling)")] = 10,
             eta: Annotated[float, typer.Option(help="RePaint noise: 1 = DDPM (RePaint's), 0 = DDIM-like")] = 1.0,
-            policy: Annotated[str, typer.Option(help="repaint-ldm outside the mask: paste (original pixels) | decoded")] = "paste",
+            policy: Annotated[str, typer.Option(help="repaint-ldm outside the mask: paste (source pixels) | decoded")]
+            = "paste",
             radius: Annotated[int, typer.Option(help="telea/ns: neighbourhood radius, px")] = 5,
             patch_size: Annotated[int, typer.Option(help="patchmatch: patch size, px")] = 5,
             batch_size: BatchSize = 8, device: Device = "auto", dtype: Dtype = "float32",
@@ -129,11 +140,17 @@ def inpaint(plan: Plan, out: Out,
     """Inpaint every (image, mask) of a plan into OUT/DATASET/fake/NAME/{images,masks}/{split}."""
     def go():
         from .classical import classical
-        from .generators import ClassicalInpainter, LatentRePaintInpainter, RePaintInpainter
-        from .tasks import inpaint_plan
+        from .generators import LDM_POLICIES, ClassicalInpainter, LatentRePaintInpainter, RePaintInpainter
+        from .tasks import inpaint_plan, read_plan
 
+        # settings and plan first: a model can take minutes to load
         if generator not in GENERATORS:
             raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}, not {generator!r}")
+        if policy not in LDM_POLICIES:
+            raise ConfigError(f"--policy must be one of {', '.join(LDM_POLICIES)}, not {policy!r}")
+        if vae and generator != "repaint-ldm":
+            raise ConfigError("--vae is for --generator repaint-ldm")
+        read_plan(plan)
         if generator.startswith("repaint"):
             latent = generator == "repaint-ldm"
             unet, config, autoencoder, torch_device = _load_diffusion(model, vae, device, dtype, latent=latent)
@@ -154,7 +171,8 @@ def inpaint(plan: Plan, out: Out,
 def full(plan: Plan, out: Out,
          generator: Annotated[str, typer.Option(help="telea | ns | biharmonic")],
          dataset: Dataset = "celebahq",
-         name: Annotated[Optional[str], typer.Option(help="output folder under fake/ (default: GENERATOR-full)")] = None,
+         name: Annotated[Optional[str], typer.Option(help="output folder under fake/ (default: GENERATOR-full)")]
+         = None,
          cell: Annotated[int, typer.Option(help="checkerboard cell of the two regeneration passes, px")] = 3,
          radius: Annotated[int, typer.Option(help="telea/ns: neighbourhood radius, px")] = 3,
          seed: Seed = 0, shard: ShardOpt = None, quiet: Quiet = False) -> None:
@@ -176,8 +194,9 @@ def sample(out: Out,
            name: Annotated[str, typer.Option(help="output folder under fake/, e.g. p2")],
            count: Annotated[list[str], typer.Option(help="SPLIT=N, repeatable or comma-separated: test=900")],
            dataset: Dataset = "celebahq",
-           vae: Annotated[Optional[str], typer.Option(help="latent model: autoencoder folder/hub id (default: inside --model when it has one)")] = None,
-           latent: Annotated[bool, typer.Option("--latent", help="sample in the latent space of the model's vqvae/vae")] = False,
+           vae: Annotated[Optional[str], typer.Option(help="latent model: autoencoder, if not inside --model")] = None,
+           latent: Annotated[bool, typer.Option("--latent", help="latent sampling (automatic with a vqvae/vae)")]
+           = False,
            sampler: Annotated[str, typer.Option(help="ddpm | ddim")] = "ddim",
            steps: Steps = 50,
            eta: Annotated[float, typer.Option(help="DDIM noise (0 = deterministic after the initial noise)")] = 0.0,
@@ -190,7 +209,7 @@ def sample(out: Out,
 
         counts = parse_counts(count)
         unet, config, autoencoder, torch_device = _load_diffusion(model, vae, device, dtype,
-                                                                  latent=latent or vae is not None)
+                                                                  latent=True if latent else None)
         sampler_ = DiffusionSampler(unet, config, model, sampler=sampler, steps=steps, eta=eta,
                                     autoencoder=autoencoder, device=torch_device)
         return sample_images(out, dataset, name, sampler_, counts, seed=seed, batch_size=batch_size,

@@ -43,7 +43,7 @@ def repaint_unet_calls(steps: int, jump_length: int, jump_n_sample: int, num_tra
     """UNet evaluations per RePaint run (every backward step of the jump schedule)."""
     timesteps = repaint_timesteps({"num_train_timesteps": num_train_timesteps}, steps, jump_length, jump_n_sample)
     values = [int(timesteps[0]) + 1] + timesteps.tolist()
-    return sum(1 for previous, t in zip(values, values[1:]) if t < previous)
+    return sum(1 for previous, t in zip(values, values[1:], strict=False) if t < previous)
 
 
 def _epsilon(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, *, keep_variance: bool = False) -> torch.Tensor:
@@ -55,13 +55,23 @@ def _epsilon(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, *, keep_va
     return out
 
 
+def undo_keep(scheduler, t_last: int) -> float:
+    """Signal kept when re-noising after the step at ``t_last``: that step left the sample at level
+    ``t_last - n`` (clean below 0), the next step expects level ``t_last``, so keep = ᾱ[t_last] / ᾱ[t_last - n].
+
+    This is RePaint's own undo (one step of the respaced schedule). diffusers' ``undo_step`` multiplies
+    betas[t_last : t_last + n] instead, a window n - 1 training steps too late (slightly too much noise; far
+    too much with few inference steps)."""
+    n = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    before = scheduler.alphas_cumprod[t_last - n].item() if t_last - n >= 0 else 1.0
+    return scheduler.alphas_cumprod[t_last].item() / before
+
+
 def _undo(scheduler, x: torch.Tensor, t_last: int, generators: list[torch.Generator]) -> torch.Tensor:
-    """Forward-noise from ``t_last`` by one inference step, as diffusers' ``undo_step`` does, in one Gaussian
-    draw instead of one per training step (same distribution; 4 to 100 times fewer random draws)."""
+    """Forward-noise by one inference step in one Gaussian draw (per image, from its own generator)."""
     from diffusers.utils.torch_utils import randn_tensor
 
-    n = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
-    keep = torch.prod(1.0 - scheduler.betas[t_last:t_last + n]).item()
+    keep = undo_keep(scheduler, t_last)
     noise = randn_tensor(x.shape, generator=generators, device=x.device, dtype=x.dtype)
     return keep ** 0.5 * x + (1.0 - keep) ** 0.5 * noise
 
@@ -85,7 +95,7 @@ def repaint(unet: torch.nn.Module, scheduler_config: dict, known: torch.Tensor, 
     for t in scheduler.timesteps:
         if t < t_last:  # a denoising step
             eps = _epsilon(unet, x, t)
-            x = scheduler.step(eps, t, x, known, keep, generator=generators).prev_sample
+            x = scheduler.step(eps, int(t), x, known, keep, generator=generators).prev_sample
             if on_step:
                 on_step(1)
         else:  # a jump back in time: re-noise (resampling)

@@ -17,7 +17,8 @@ EXTRAS: dict[str, tuple[str, str, str]] = {
         '"protobuf>=4.25.3,<5"',
         "face-part masks from landmarks (--landmarks)",
     ),
-    "patchmatch": ("patchmatch_cython", 'pip install "weakloc[patchmatch]"  (or: pip install "patchmatch-cython>=0.2,<0.3")',
+    "patchmatch": ("patchmatch_cython",
+                   'pip install "weakloc[patchmatch]"  (or: pip install "patchmatch-cython>=0.2,<0.3")',
                    "the PatchMatch inpainter"),
 }
 

@@ -68,7 +68,7 @@ class ClassicalInpainter:
         pass
 
     def inpaint(self, images: np.ndarray, masks: np.ndarray, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        out = np.stack([self.spec.inpaint(im, m, s) for im, m, s in zip(images, masks, seeds)])
+        out = np.stack([self.spec.inpaint(im, m, s) for im, m, s in zip(images, masks, seeds, strict=True)])
         return out, masks
 
 
@@ -226,4 +226,4 @@ class ClassicalFull:
     def generate(self, seeds: Sequence[int], sources: np.ndarray | None = None) -> np.ndarray:
         if sources is None:
             raise ValueError("the classical full-image variant regenerates source images: pass them")
-        return np.stack([self.spec.full(im, s) for im, s in zip(sources, seeds)])
+        return np.stack([self.spec.full(im, s) for im, s in zip(sources, seeds, strict=True)])

@@ -155,7 +155,7 @@ def superpixel_mask(image: np.ndarray, rng: np.random.Generator, target: float, 
     neighbours: list[set[int]] = [set() for _ in range(count)]
     for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
         edge = a != b
-        for u, v in set(zip(a[edge].tolist(), b[edge].tolist())):
+        for u, v in set(zip(a[edge].tolist(), b[edge].tolist(), strict=True)):
             neighbours[u].add(v)
             neighbours[v].add(u)
     chosen = {int(rng.integers(count))}

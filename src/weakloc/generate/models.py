@@ -143,3 +143,22 @@ def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
             continue
         return model.to(device=device).eval()
     raise _fail(source, "autoencoder (VQModel or AutoencoderKL)", errors)
+
+
+def has_autoencoder(source: str | Path) -> bool:
+    """Whether a pipeline folder / hub repository holds a latent model (a vqvae/ or vae/ component)."""
+    import json
+
+    source = str(source)
+    if _is_local(source):
+        index = Path(source) / "model_index.json"
+        keys = set(json.loads(index.read_text())) if index.is_file() else set()
+        folders = any((Path(source) / k / "config.json").is_file() for k in ("vqvae", "vae"))
+        return bool(keys & {"vqvae", "vae"}) or folders
+    try:
+        from huggingface_hub import hf_hub_download
+
+        keys = set(json.loads(Path(hf_hub_download(source, "model_index.json")).read_text()))
+    except Exception:  # noqa: BLE001 - no index (a bare UNet repository) or no network: loading will tell
+        return False
+    return bool(keys & {"vqvae", "vae"})

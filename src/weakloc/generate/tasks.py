@@ -20,6 +20,7 @@ manifest of everything for the ``manifest`` layout.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -28,8 +29,8 @@ import numpy as np
 from ..data.images import read_mask
 from ..data.samples import SPLITS
 from ..errors import ConfigError, InputError
-from .faceparts import (ATTRIBUTES, MAX_DILATION, celebahq_id, celebamask_attributes, draw_attributes,
-                        face_part_mask)
+from .faceparts import (ATTRIBUTES, MAX_DILATION, annotation_root, celebahq_id, celebamask_attributes,
+                        draw_attributes, face_part_mask)
 from .masks import GENERIC_KINDS, AreaSpec, generic_mask
 from .seeds import derive_seed, numpy_rng
 from .sources import Source, list_sources, prepare
@@ -60,13 +61,73 @@ def _mask_id(name: str, k: int, per_image: int) -> str:
     return name if per_image == 1 else f"{name}-{k}"
 
 
+@dataclass
+class _MaskDrawer:
+    """Draws one source's masks: face parts (annotations first, then landmarks) or a generic kind."""
+
+    kind: str
+    size: int
+    seed: int
+    area: AreaSpec
+    annotations: Path | None
+    detector: object | None  # a landmarks.FaceLandmarkParts, when --landmarks
+    attributes: Sequence[str] | None
+    max_dilation: int
+    no_face: str
+
+    def parts(self, source: Source, image: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
+        if self.kind != "face":
+            return {}, ""
+        if self.annotations:
+            try:
+                parts = celebamask_attributes(self.annotations, celebahq_id(source.path), self.size,
+                                              self.attributes or ATTRIBUTES)
+                return parts, "face-annotation"
+            except InputError:
+                if self.detector is None:
+                    raise
+        from .landmarks import LANDMARK_ATTRIBUTES
+
+        return self.detector(image, self.attributes or LANDMARK_ATTRIBUTES), "face-landmarks"
+
+    def __call__(self, source: Source, outputs: Sequence[Path], plan: Path) -> Done:
+        image = prepare(source.path, self.size)
+        parts, origin = self.parts(source, image)
+        if self.kind == "face" and not parts and self.no_face == "error":
+            raise InputError(source.path, "no face parts found (no face detected, or no annotated part)",
+                             "remove the image, or pass --no-face fallback to give it a generic mask")
+        chosen = draw_attributes(sorted(parts), len(outputs), numpy_rng(self.seed, "attributes", source.name))
+        files, rows = [], []
+        for k, path in enumerate(outputs):
+            mask_id = path.stem
+            mask_seed = derive_seed(self.seed, "mask", mask_id)
+            rng = np.random.default_rng(mask_seed)
+            row = {"id": mask_id, "split": source.split, "source": str(source.path.resolve()),
+                   "mask": path.relative_to(plan).as_posix(), "mask_seed": mask_seed}
+            if chosen:
+                mask, dilation = face_part_mask(parts, chosen[k], rng, self.max_dilation)
+                row.update(mask_kind=origin, attribute=chosen[k], dilation=dilation)
+            else:  # generic kinds, and faces where none was found (--no-face fallback)
+                mask, drawn, target = generic_mask("generic" if self.kind == "face" else self.kind, image, rng,
+                                                   self.area)
+                row.update(mask_kind=drawn, target_area=round(target, 6))
+            row["area"] = round(float(mask.mean()), 6)
+            files.append(Output(path, mask, mask=True))
+            rows.append(row)
+        return Done(files, rows)
+
+
 def make_plan(images: str | Path, out: str | Path, *, size: int = 256, kind: str = "face", per_image: int = 1,
               seed: int = 0, area: AreaSpec = AreaSpec(), annotations: str | Path | None = None,
-              landmarks: bool = False, attributes: Sequence[str] = ATTRIBUTES, max_dilation: int = MAX_DILATION,
+              landmarks: bool = False, attributes: Sequence[str] | None = None, max_dilation: int = MAX_DILATION,
               no_face: str = "fallback", split: str | None = None, split_file: str | Path | None = None,
               split_ratios: Sequence[float] = (0.8, 0.1, 0.1), limit: int | None = None,
               shard: Shard = Shard(), progress: bool = True) -> Report:
-    """Draw ``per_image`` masks for each source image and write the plan (masks + plan.jsonl) to ``out``."""
+    """Draw ``per_image`` masks for each source image and write the plan (masks + plan.jsonl) to ``out``.
+
+    Face parts come from CelebAMask-HQ ``annotations``; with ``landmarks`` too, images without an annotation
+    get landmark parts instead of an error. ``attributes`` defaults to all six for annotations and to all but
+    glasses for landmarks (landmarks cannot tell whether glasses are worn)."""
     if kind not in MASK_KINDS:
         raise ConfigError(f"--kind must be one of {', '.join(MASK_KINDS)}, not {kind!r}")
     if kind == "face" and not (annotations or landmarks):
@@ -76,60 +137,28 @@ def make_plan(images: str | Path, out: str | Path, *, size: int = 256, kind: str
     if per_image < 1 or size < 8:
         raise ConfigError("--per-image must be >= 1 and --size >= 8")
     out = Path(out)
+    if annotations:
+        annotations = annotation_root(annotations)  # a wrong folder fails now, not as "no annotation" per image
     sources = list_sources(images, split=split, split_file=split_file, split_ratios=split_ratios, limit=limit)
     spec = {"format": PLAN_FORMAT, "images": str(Path(images).resolve()), "size": size, "kind": kind,
             "per_image": per_image, "seed": seed, "area": str(area),
             "annotations": str(Path(annotations).resolve()) if annotations else None, "landmarks": landmarks,
-            "attributes": list(attributes), "max_dilation": max_dilation, "no_face": no_face, "split": split,
-            "split_file": str(Path(split_file).resolve()) if split_file else None,
-            "split_ratios": list(split_ratios), "limit": limit}
+            "attributes": list(attributes) if attributes else None, "max_dilation": max_dilation,
+            "no_face": no_face, "split": split, "split_file": str(Path(split_file).resolve()) if split_file else None,
+            "split_ratios": list(split_ratios)}  # not --limit: a longer run extends a shorter one
     check_spec(out / "plan.json", spec)
     jobs = [Job(s.name, tuple(out / "masks" / s.split / f"{_mask_id(s.name, k, per_image)}.png"
                               for k in range(per_image)), {"source": s}) for s in sources]
     detector = None
-    if kind == "face" and landmarks and not annotations:
+    if kind == "face" and landmarks:
         from .landmarks import FaceLandmarkParts
 
         detector = FaceLandmarkParts()
-
-    def parts_of(source: Source, image: np.ndarray) -> dict[str, np.ndarray]:
-        if annotations:
-            return celebamask_attributes(annotations, celebahq_id(source.path), size, attributes)
-        return detector(image, attributes)
-
-    def compute(batch: list[Job]) -> list[Done]:
-        results = []
-        for job in batch:
-            source: Source = job.data["source"]
-            image = prepare(source.path, size)
-            parts = parts_of(source, image) if kind == "face" else {}
-            if kind == "face" and not parts and no_face == "error":
-                raise InputError(source.path, "no face parts found (no face detected, or no annotated part)",
-                                 "remove the image, or pass --no-face fallback to give it a generic mask")
-            chosen = draw_attributes(sorted(parts), per_image, numpy_rng(seed, "attributes", source.name))
-            files, rows = [], []
-            for k, path in enumerate(job.outputs):
-                mask_id = _mask_id(source.name, k, per_image)
-                mask_seed = derive_seed(seed, "mask", mask_id)
-                rng = np.random.default_rng(mask_seed)
-                row = {"id": mask_id, "split": source.split, "source": str(source.path.resolve()),
-                       "mask": path.relative_to(out).as_posix(), "mask_seed": mask_seed}
-                if chosen:
-                    mask, dilation = face_part_mask(parts, chosen[k], rng, max_dilation)
-                    row.update(mask_kind="face-annotation" if annotations else "face-landmarks",
-                               attribute=chosen[k], dilation=dilation)
-                else:
-                    mask, drawn, target = generic_mask("generic" if kind == "face" else kind, image, rng, area)
-                    row.update(mask_kind=drawn, target_area=round(target, 6))
-                row["area"] = round(float(mask.mean()), 6)
-                files.append(Output(path, mask, mask=True))
-                rows.append(row)
-            results.append(Done(files, rows))
-        return results
-
+    draw = _MaskDrawer(kind, size, seed, area, annotations, detector, attributes, max_dilation, no_face)
     try:
-        return run_jobs(jobs, compute, manifest=out / "plan.jsonl", work=out / ".weakloc", shard=shard,
-                        desc="masks", unit="image", progress=progress)
+        return run_jobs(jobs, lambda batch: [draw(job.data["source"], job.outputs, out) for job in batch],
+                        manifest=out / "plan.jsonl", work=out / ".weakloc", shard=shard, desc="masks", unit="image",
+                        progress=progress)
     finally:
         if detector is not None:
             detector.close()
@@ -194,7 +223,7 @@ def inpaint_plan(plan: str | Path, root: str | Path, dataset: str, name: str, in
     inpainter.check_size(size)
     settings = inpainter.settings()
     check_spec(folder / "generator.json", {"generator": inpainter.name, "settings": settings, "seed": seed,
-                                           "plan": spec, "limit": limit})
+                                           "plan": spec})  # not --limit: a longer run extends a shorter one
     rows = rows[:limit] if limit else rows
     jobs = [Job(r["id"], (folder / "images" / r["split"] / f"{r['id']}.png",
                           folder / "masks" / r["split"] / f"{r['id']}.png"), r) for r in rows]

@@ -59,8 +59,8 @@ def tiny_vq(latent_channels: int = 3, seed: int = 0) -> "torch.nn.Module":
     torch.manual_seed(seed)
     return VQModel(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
                    up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-                   latent_channels=latent_channels, num_vq_embeddings=32, norm_num_groups=4, vq_embed_dim=latent_channels,
-                   scaling_factor=1.0).eval()
+                   latent_channels=latent_channels, num_vq_embeddings=32, norm_num_groups=4,
+                   vq_embed_dim=latent_channels, scaling_factor=1.0).eval()
 
 
 def tiny_kl(latent_channels: int = 4, seed: int = 0) -> "torch.nn.Module":

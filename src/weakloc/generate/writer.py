@@ -101,7 +101,8 @@ def check_spec(path: Path, spec: dict) -> None:
         except json.JSONDecodeError:
             old = None
         if old != json.loads(json.dumps(spec)):
-            raise InputError(path, f"this folder holds output made with other settings:\n  there: {old}\n  now:   {spec}",
+            raise InputError(path, f"this folder holds output made with other settings:\n  there: {old}\n"
+                                   f"  now:   {spec}",
                              "choose another output name (--name / --out), or delete that folder to start over")
         return
     write_json(path, spec)
