@@ -117,8 +117,16 @@ def test_two_process_ddp_on_cpu_stays_in_sync(tiny_root, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port),
            str(TESTS / "ddp_worker.py"), str(tiny_root), str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # its own process group, so that a hang kills torchrun's workers too, not only torchrun
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("2-process training did not finish in 240 s")
+    assert proc.returncode == 0, stderr[-3000:]
     ranks = [json.loads((tmp_path / "ddp" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == "2" and ranks[0]["sha"] == ranks[1]["sha"]  # identical weights and buffers
     losses = [[(h["train_loss"], h["val_loss"]) for h in r["history"]] for r in ranks]
