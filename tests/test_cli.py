@@ -104,8 +104,11 @@ def test_main_job_demo_at_tiny_size(tiny_root, tmp_path):
         cmd += ["--set", f"{key}={value}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| A | label | full |" in proc.stdout and "| C | mask | partial |" in proc.stdout
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| A | label | full |")]
+    assert table and "–" not in table[0]  # all nine cells of row A (GC, PT, AT x IoU, PBCA, AP) are filled
+    assert "| C | mask | partial |" in proc.stdout
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert sorted(results) == ["patches-A", "patches-B", "patches-C"]
+    assert sorted(results) == sorted(f"{m}-{s}" for m in ("gradcam", "patches", "attention") for s in "ABC")
     for res in results.values():
         assert 0 <= res["localization"]["iou_lg"] <= 100 and res["n_local"] == 8
+        assert len(res["history"]) == 1  # --set train.epochs=1 won over the file's per-run epochs

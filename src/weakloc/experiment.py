@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import load_checkpoint, update_card
-from .config import DataConfig, EvalConfig, TrainConfig, apply_overrides, from_dict, read_toml
+from .config import DataConfig, EvalConfig, TrainConfig, apply_overrides, from_dict, parse_override, read_toml
 from .data.samples import select
 from .errors import ConfigError
 from .evaluate.report import write_experiment_report
@@ -96,12 +96,24 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
                             run.get("train", {}), run.get("data", {})))
     if not runs:
         raise ConfigError(f"{path}: the experiment lists no [[runs]]")
+    _override_runs(runs, overrides or [])
     exp = Experiment(tree.get("name", path.stem), tree.get("description", ""), tree.get("table", "runs"),
                      tree.get("data", {}), tree.get("train", {}),
                      from_dict(EvalConfig, tree.get("evaluate", {}), f"{path}: evaluate"), runs, path.read_text())
     for run in runs:  # validate every run's configuration before any training starts
         exp.data_config(run), exp.train_config(run)
     return exp
+
+
+def _override_runs(runs: list[RunSpec], overrides: list[str]) -> None:
+    """A command-line ``train.X=...`` / ``data.X=...`` wins over the file's per-run value of X too."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        if len(keys) == 2 and keys[0] in ("train", "data"):
+            for run in runs:
+                section = getattr(run, keys[0])
+                if keys[1] in section:
+                    section[keys[1]] = value
 
 
 def run_experiment(exp: Experiment, out_dir: str | Path, *, progress: bool = True, overwrite: bool = False,

@@ -171,7 +171,10 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        if state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        elif state["epoch"] < cfg.epochs and progress:
+            tqdm.write("note: the finished run kept no optimizer state; Adam restarts for the added epochs")
         start_epoch, history = state["epoch"], state["history"]
         best = [tuple(b) for b in state["best"]]
         if progress:
@@ -220,6 +223,9 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
         group.barrier()
     if not history:
         raise ConfigError(f"{run_dir}: no epoch was trained (train.epochs = {cfg.epochs})")
+    if group.is_main and start_epoch < cfg.epochs:
+        # finished: the optimizer state (2x the model for Adam) is only needed to resume a killed run
+        _save_state(state_path, model, None, cfg.epochs, history, best)
     return RunResult(run_dir, run_dir / BEST_FILE, history, resumed_from, model)
 
 
@@ -241,8 +247,9 @@ def _keep_best(run_dir: Path, model: Localizer, best: list, data: DataConfig, cf
     return kept
 
 
-def _save_state(path: Path, model: Localizer, optimizer: torch.optim.Optimizer, epoch: int, history: list,
+def _save_state(path: Path, model: Localizer, optimizer: torch.optim.Optimizer | None, epoch: int, history: list,
                 best: list) -> None:
     with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
+                    "epoch": epoch,
                     "history": history, "best": [list(b) for b in best]}, tmp)

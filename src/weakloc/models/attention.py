@@ -22,7 +22,7 @@ from timm.models.xception import SeparableConv2d
 
 from .base import Localizer, LocalizerOutput, MethodDefaults
 from .scores import CLASS_SCORES, MAP_SCORES, check_choice, image_score
-from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages
+from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages, set_bn_momentum
 
 MAP_AFTER = "block7"
 
@@ -42,22 +42,26 @@ class Attention(Localizer):
         "C": MethodDefaults(lr=3e-4, batch_size=16, epochs=15),
     }
 
-    def __init__(self, setup: str = "A", lam: float = 1.0, score: str | None = None) -> None:
-        """``lam``: weight of the map term of the weak loss (paper's lambda). ``score``: image score in [0, 1];
+    def __init__(self, setup: str = "A", lam: float | None = None, score: str | None = None,
+                 bn_momentum: float | None = None) -> None:
+        """``lam``: weight of the map term of the weak loss (paper's lambda; None = 1; not used by setup C's
+        mask-only loss, so setting it there is an error). ``score``: image score in [0, 1];
         A/B "softmax" (default, p(fake)), "logit" (sigmoid of the raw fake logit: the official ranking), "max"
-        or "mean" of the map; C "max" (default: the weak loss's own reading of a map) or "mean"."""
+        or "mean" of the map; C "max" (default: the weak loss's own reading of a map) or "mean".
+        ``bn_momentum``: BatchNorm running-statistics momentum (None = PyTorch's 0.1; see set_bn_momentum)."""
         super().__init__(setup)
-        if not lam >= 0:
-            raise ValueError(f"lam must be a non-negative number, not {lam!r}")
+        if lam is not None and (self.fully_supervised or not lam >= 0):
+            raise ValueError(f"lam={lam!r}: must be a number >= 0, and only in setups A/B (C's loss is BCE(map, mask))")
         check_choice("score", score, MAP_SCORES if self.fully_supervised else CLASS_SCORES + MAP_SCORES, setup)
-        self.lam, self.score = float(lam), score
+        self.lam, self.score, self.bn_momentum = lam, score, bn_momentum
         network = legacy_xception(num_classes=2)
         self.entry = adopt_stages(self, network, None, MAP_AFTER)
         self.attention = SeparableConv2d(CHANNELS[MAP_AFTER], 1, kernel_size=3, padding=1)
         self.exit: tuple[str, ...] = () if self.fully_supervised else adopt_stages(self, network, "block8", "fc")
+        set_bn_momentum(self, bn_momentum)
 
     def options(self) -> dict:
-        return {"lam": self.lam, "score": self.score}
+        return {"lam": self.lam, "score": self.score, "bn_momentum": self.bn_momentum}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = run_stages(self, self.entry, images)
@@ -74,7 +78,7 @@ class Attention(Localizer):
         label = batch["label"]
         peak = map_logits.amax(dim=(1, 2))
         return (F.cross_entropy(outputs["logits"].float(), label)
-                + self.lam * F.binary_cross_entropy_with_logits(peak, label.float()))
+                + (1.0 if self.lam is None else self.lam) * F.binary_cross_entropy_with_logits(peak, label.float()))
 
     def localize(self, images: torch.Tensor) -> LocalizerOutput:
         outputs = self.forward(images)

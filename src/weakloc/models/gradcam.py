@@ -20,7 +20,7 @@ from torch import nn
 
 from .base import Localizer, LocalizerOutput, MethodDefaults, resize_mask
 from .scores import CLASS_SCORES, MAP_SCORES, check_choice, class_score, map_score
-from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages
+from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages, set_bn_momentum
 
 CAM_LAYER = "block11"
 CAM_NORMS = ("minmax", "relu")
@@ -58,14 +58,16 @@ class GradCAM(Localizer):
         "C": MethodDefaults(lr=1e-3, batch_size=16, epochs=50),
     }
 
-    def __init__(self, setup: str = "A", cam_norm: str | None = None, score: str | None = None) -> None:
+    def __init__(self, setup: str = "A", cam_norm: str | None = None, score: str | None = None,
+                 bn_momentum: float | None = None) -> None:
         """``cam_norm`` (A/B): "minmax" (official, default: per-image, so a 0.5 threshold is relative to the
         image's own peak) or "relu" (absolute scale, see :func:`squash_relu`). ``score``: A/B "softmax"
-        (default) or "logit" (official ranking); C "mean" (official, default) or "max" of the map."""
+        (default) or "logit" (official ranking); C "mean" (official, default) or "max" of the map.
+        ``bn_momentum``: BatchNorm running-statistics momentum (None = PyTorch's 0.1; see set_bn_momentum)."""
         super().__init__(setup)
         check_choice("cam_norm", cam_norm, () if self.fully_supervised else CAM_NORMS, setup)
         check_choice("score", score, MAP_SCORES if self.fully_supervised else CLASS_SCORES, setup)
-        self.cam_norm, self.score = cam_norm, score
+        self.cam_norm, self.score, self.bn_momentum = cam_norm, score, bn_momentum
         network = legacy_xception(num_classes=2)
         self.entry = adopt_stages(self, network, None, CAM_LAYER)
         if self.fully_supervised:  # truncated after block 11; the map comes from the FCN head
@@ -73,6 +75,7 @@ class GradCAM(Localizer):
             self.exit: tuple[str, ...] = ()
         else:
             self.exit = adopt_stages(self, network, "block12", "fc")
+        set_bn_momentum(self, bn_momentum)
 
     @property
     def needs_grad_to_localize(self) -> bool:  # type: ignore[override]
@@ -80,7 +83,7 @@ class GradCAM(Localizer):
         return not self.fully_supervised
 
     def options(self) -> dict:
-        return {"cam_norm": self.cam_norm, "score": self.score}
+        return {"cam_norm": self.cam_norm, "score": self.score, "bn_momentum": self.bn_momentum}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = run_stages(self, self.entry, images)
@@ -107,16 +110,20 @@ class GradCAM(Localizer):
         block 11, for the whole batch in one pass, plus the logits [B, 2] of that same pass."""
         if self.fully_supervised:
             raise RuntimeError("setup C GradCAM has no classifier to explain; its map comes from localize()")
+        with torch.no_grad():  # gradients stop at block 11: the entry flow needs no graph (memory, speed)
+            features = run_stages(self, self.entry, images)
         seen: dict[str, torch.Tensor] = {}
 
         def logits_of(x: torch.Tensor) -> torch.Tensor:
-            seen["logits"] = self.forward(x)["logits"]  # keep them: captum does not return the outputs
+            seen["logits"] = run_stages(self, self.exit, x)  # keep them: captum does not return the outputs
             return seen["logits"]
 
         with torch.enable_grad():
-            # per-channel terms, summed here in float32 (under bf16 autocast captum's own sum would be bf16)
-            terms = LayerGradCam(logits_of, getattr(self, CAM_LAYER)).attribute(
-                images, target=target, relu_attributions=False, attr_dim_summation=False)
+            # block 12's input is block 11's output; captum makes it require grad. Per-channel terms are
+            # summed here in float32 (under bf16 autocast captum's own sum would be bf16).
+            terms = LayerGradCam(logits_of, getattr(self, self.exit[0])).attribute(
+                features, target=target, relu_attributions=False, attr_dim_summation=False,
+                attribute_to_layer_input=True)
         return terms.float().sum(dim=1).detach(), seen["logits"].detach()
 
     def map_size(self, input_size: int) -> int:

@@ -70,6 +70,19 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
+def set_bn_momentum(module: nn.Module, momentum: float | None) -> None:
+    """Set every BatchNorm's running-statistics momentum (None keeps PyTorch's 0.1). Short schedules need a
+    larger one: over a few dozen steps the running statistics lag the fast-changing weights of a deep
+    network, and eval mode then predicts one class for every image (docs/methods.md)."""
+    if momentum is None:
+        return
+    if not 0 < momentum <= 1:
+        raise ValueError(f"bn_momentum must be in (0, 1], not {momentum!r}")
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = momentum
+
+
 def load_timm_weights(network: nn.Module, path: str | Path) -> list[str]:
     """Load a local timm-format legacy_xception state dict (safetensors or weights-only torch file) into
     ``network`` (a full Xception or any prefix of it); the classifier is skipped. Returns the loaded keys."""
