@@ -14,6 +14,15 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 TINY = {"n": 40, "size": 48, "seed": 3}
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (the 2-core test machine may be shared with other work)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """ROOT with ROOT/builtin in the DOLOS layout: 28 train, 4 valid, 8 test images of each kind, 48 px."""

@@ -20,13 +20,7 @@ SCHEDULE = {"num_train_timesteps": 100}  # 100 training steps keep the re-noisin
 FAST = dict(steps=10, jump_length=3, jump_n_sample=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; the 2-core test machine is shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")

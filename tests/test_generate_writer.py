@@ -26,13 +26,7 @@ from weakloc.generate.writer import Shard
 FAST = ["--steps", "10", "--jump-length", "3", "--jump-n-sample", "2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; the 2-core test machine is shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 def invoke(*args: str, code: int = 0) -> str:

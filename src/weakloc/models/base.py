@@ -72,10 +72,14 @@ class Localizer(nn.Module):
             self.eval()
             param = next(self.parameters())
             with torch.no_grad():
-                out = self.forward(torch.zeros(1, 3, input_size, input_size, device=param.device, dtype=param.dtype))
+                x = torch.zeros(1, 3, input_size, input_size, device=param.device, dtype=param.dtype)
+                cache[input_size] = self._map_side(x)
             self.train(was_training)
-            cache[input_size] = int(out["map_logits"].shape[-1])
         return cache[input_size]
+
+    def _map_side(self, x: torch.Tensor) -> int:
+        """The map's side for the dry-run input ``x`` (override when forward returns no ``map_logits``)."""
+        return int(self.forward(x)["map_logits"].shape[-1])
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -126,15 +126,6 @@ class GradCAM(Localizer):
                 attribute_to_layer_input=True)
         return terms.float().sum(dim=1).detach(), seen["logits"].detach()
 
-    def map_size(self, input_size: int) -> int:
-        """Side of the block-11 map (19 at 299, 4 at 64) by a dry run of the entry flow."""
-        cache = self.__dict__.setdefault("_map_sizes", {})
-        if input_size not in cache:
-            was_training = self.training
-            self.eval()
-            param = next(self.parameters())
-            with torch.no_grad():
-                x = torch.zeros(1, 3, input_size, input_size, device=param.device, dtype=param.dtype)
-                cache[input_size] = int(run_stages(self, self.entry, x).shape[-1])
-            self.train(was_training)
-        return cache[input_size]
+    def _map_side(self, x: torch.Tensor) -> int:
+        """Side of the block-11 map (19 at 299, 4 at 64): a dry run of the entry flow only."""
+        return int(run_stages(self, self.entry, x).shape[-1])

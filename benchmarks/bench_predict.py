@@ -1,0 +1,77 @@
+"""What a practitioner sees: `weakloc predict` throughput per method at the default input size (299 px).
+
+    python benchmarks/bench_predict.py [--images 32] [--size 256]
+
+Times, for each method (random weights, a checkpoint written by save_checkpoint as training would):
+- the Python API (`Detector.predict_paths`: decode, resize, model, map back to the image's resolution);
+- `weakloc predict` without overlays (adds heatmap/mask PNGs, summary, npz), and with overlays.
+Writes benchmarks/results/predict.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from weakloc.api import load
+from weakloc.checkpoint import save_checkpoint
+from weakloc.inference import predict_to_folder
+from weakloc.models import build_model
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--size", type=int, default=256, help="side of the test images (CelebA-HQ: 256)")
+    args = parser.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rng = np.random.default_rng(0)
+        paths = []
+        for i in range(args.images):
+            path = tmp / "images" / f"{i:04d}.{'png' if i % 2 else 'jpg'}"
+            path.parent.mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)).save(path)
+            paths.append(path)
+        for method, setup in (("patches", "A"), ("gradcam", "A"), ("attention", "A"), ("gradcam", "C")):
+            torch.manual_seed(0)
+            model = build_model(method, setup)
+            card = {"input_size": 299, "resize": "lanczos", "mean": 0.5, "std": 0.5}
+            checkpoint = save_checkpoint(tmp / f"{method}-{setup}.safetensors", model, card)
+            detector = load(checkpoint, "cpu")
+            detector.predict(paths[:2])  # warm-up
+            start = time.perf_counter()
+            for _ in detector.predict_paths(paths, batch_size=16, progress=False):
+                pass
+            api = args.images / (time.perf_counter() - start)
+            timings = {}
+            for overlays in (False, True):
+                out = tmp / f"out-{method}-{setup}-{overlays}"
+                start = time.perf_counter()
+                predict_to_folder(detector, [(str(p), p) for p in paths], out, overlays=overlays, progress=False)
+                timings[overlays] = args.images / (time.perf_counter() - start)
+            rows.append({"method": method, "setup": setup, "input": 299, "image_px": args.size,
+                         "api_img_s": api, "cli_img_s": timings[False], "cli_overlays_img_s": timings[True]})
+            print(rows[-1], flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "predict.json").write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2) + "\n")
+    print("| method | setup | API images/s | predict images/s | predict + overlays images/s |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['method']} | {r['setup']} | {r['api_img_s']:.1f} | {r['cli_img_s']:.1f} | {r['cli_overlays_img_s']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
