@@ -74,9 +74,10 @@ class Predictions:
     def align(self, samples: Sequence[Sample], where: object) -> tuple[np.ndarray, list[np.ndarray]]:
         """Scores and maps in the order of ``samples``: by id, else by unique file name."""
         position = {id_: i for i, id_ in enumerate(self.ids)}
-        by_name: dict[str, int] = {}
+        by_name: dict[str, int] = {}  # file name -> position, or -1 when several predictions share the name
         for i, id_ in enumerate(self.ids):
-            by_name.setdefault(Path(id_).name, i if Path(id_).name not in by_name else -1)
+            name = Path(id_).name
+            by_name[name] = -1 if name in by_name else i
         order = []
         for s in samples:
             i = position.get(s.id, by_name.get(s.name, None))
