@@ -27,7 +27,8 @@ from .data.images import read_rgb
 from .errors import InputError
 from .evaluate.metrics import resize_maps
 from .models import Localizer
-from .runtime import autocast, autocast_dtype, pick_device
+from .predictions import localize_batch
+from .runtime import autocast_dtype, pick_device
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray]
 
@@ -87,8 +88,7 @@ class Detector:
 
     def _run(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         images = normalize(torch.from_numpy(np.stack(arrays)).to(self.device), self.card["mean"], self.card["std"])
-        with torch.set_grad_enabled(self.model.needs_grad_to_localize), autocast(self.device, self.dtype):
-            out = self.model.localize(images).cpu()
+        out = localize_batch(self.model, images, self.device, self.dtype)
         return out.score.numpy(), out.map.numpy()
 
     def _finish(self, score: float, small: np.ndarray, size: tuple[int, int], threshold: float, source: str,

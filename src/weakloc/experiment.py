@@ -140,6 +140,7 @@ def run_experiment(exp: Experiment, out_dir: str | Path, *, progress: bool = Tru
     if group.is_main:
         write_json(out_dir / "results.json", results)
         write_experiment_report(exp, results, out_dir)
+    group.close()  # the process group this function started under torchrun, if any
     return results
 
 

@@ -25,7 +25,7 @@ from .data.images import is_image_file
 from .data.samples import Sample
 from .errors import InputError
 from .io import atomic_path
-from .models import Localizer
+from .models import Localizer, LocalizerOutput
 from .runtime import autocast, autocast_dtype
 
 
@@ -104,6 +104,14 @@ def _load_heatmap_folder(folder: Path) -> Predictions:
     return Predictions([p.name for p in files], np.full(len(files), np.nan), maps)
 
 
+def localize_batch(model: Localizer, images: torch.Tensor, device: torch.device,
+                   dtype: torch.dtype | None) -> LocalizerOutput:
+    """One batch of normalised images through ``model.localize`` (with grad when the method needs it, e.g.
+    Grad-CAM), results on the CPU. The one place prediction runs a model."""
+    with torch.set_grad_enabled(model.needs_grad_to_localize), autocast(device, dtype):
+        return model.localize(images).cpu()
+
+
 def predict_cache(model: Localizer, cache: CachedImages, *, batch_size: int = 64, device: torch.device | str = "cpu",
                   precision: str = "fp32", progress: bool = True, desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
     """Scores [N] and maps [N, h, w] (float32) for every image of a cache, in batches."""
@@ -113,8 +121,7 @@ def predict_cache(model: Localizer, cache: CachedImages, *, batch_size: int = 64
     scores, maps = [], []
     for start in tqdm(range(0, len(cache), batch_size), desc=desc, disable=not progress, leave=False, unit="batch"):
         batch = cache.batch(np.arange(start, min(start + batch_size, len(cache))), device=device)
-        with torch.set_grad_enabled(model.needs_grad_to_localize), autocast(device, dtype):
-            out = model.localize(batch["image"]).cpu()
+        out = localize_batch(model, batch["image"], device, dtype)
         scores.append(out.score.numpy())
         maps.append(out.map.numpy())
     if not scores:
