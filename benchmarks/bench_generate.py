@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_generate.py --quick    # a smoke run (seconds)
 
 Rows:
-- ``small``: a small pixel UNet (weakloc.generate.testing.small_unet) at 64 and 128 px;
+- ``small``: a small pixel UNet (benchmarks/unets.py small_unet) at 64 and 128 px;
 - ``celebahq-256``: a UNet with google/ddpm-celebahq-256's configuration (113.7M parameters) at 256 px; only a
   few evaluations are timed (a full RePaint would take hours on a CPU).
 "UNet evals/s" counts image-evaluations (batch x calls per second). RePaint images/s is measured with a short
@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from weakloc.generate import diffusion as D  # noqa: E402
+from unets import celebahq_unet, small_unet  # noqa: E402  (beside this script)
+from weakloc.generate.generators.repaint import repaint, repaint_unet_calls  # noqa: E402
 from weakloc.generate.seeds import torch_generators  # noqa: E402
-from weakloc.generate.testing import celebahq_unet, small_unet  # noqa: E402
 
 FACE_SCHEDULE = (250, 10, 10)
 SHORT_SCHEDULE = (20, 5, 2)
@@ -59,12 +59,12 @@ def repaint_rate(unet: torch.nn.Module, size: int, batch: int, schedule: tuple[i
     known = torch.rand(batch, 3, size, size) * 2 - 1
     fake = torch.zeros(batch, 1, size, size)
     fake[:, :, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
-    D.repaint(unet, SCHEDULE, known, fake, torch_generators(range(batch)), steps=4, jump_length=2, jump_n_sample=2)
+    repaint(unet, SCHEDULE, known, fake, torch_generators(range(batch)), steps=4, jump_length=2, jump_n_sample=2)
     started = time.perf_counter()
-    D.repaint(unet, SCHEDULE, known, fake, torch_generators(range(batch)), steps=steps, jump_length=jump,
+    repaint(unet, SCHEDULE, known, fake, torch_generators(range(batch)), steps=steps, jump_length=jump,
               jump_n_sample=resample)
     seconds = time.perf_counter() - started
-    calls = D.repaint_unet_calls(steps, jump, resample)
+    calls = repaint_unet_calls(steps, jump, resample)
     return batch / seconds, batch * calls / seconds
 
 
@@ -81,8 +81,8 @@ def main() -> None:
 
     diffusers_logging.set_verbosity_error()  # .to(bfloat16) on a model built in code warns on every call
     seconds = 0.3 if args.quick else 3.0
-    face_calls = D.repaint_unet_calls(*FACE_SCHEDULE)
-    short_calls = D.repaint_unet_calls(*SHORT_SCHEDULE)
+    face_calls = repaint_unet_calls(*FACE_SCHEDULE)
+    short_calls = repaint_unet_calls(*SHORT_SCHEDULE)
     rows = []
 
     for size in (64, 128):
@@ -101,7 +101,7 @@ def main() -> None:
         images_per_s, evals_per_s = repaint_rate(unet, size, batch, schedule)
         rows.append({"model": "small", "params_M": round(params(unet), 2), "size": size, "batch": batch,
                      "dtype": "float32", "repaint_schedule": "/".join(map(str, schedule)),
-                     "repaint_unet_calls": D.repaint_unet_calls(*schedule),
+                     "repaint_unet_calls": repaint_unet_calls(*schedule),
                      "repaint_images_per_s": round(images_per_s, 4), "unet_evals_per_s": round(evals_per_s, 2),
                      "face_schedule_images_per_s": round(evals_per_s / face_calls, 5),
                      "face_schedule_s_per_image": round(face_calls / evals_per_s, 1)})

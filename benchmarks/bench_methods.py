@@ -29,10 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from weakloc.data.dataset import CachedImages  # noqa: E402
-from weakloc.models import METHODS, build_model  # noqa: E402
-from weakloc.predictions import predict_cache  # noqa: E402
-from weakloc.runtime import autocast, autocast_dtype  # noqa: E402
+from weakloc.data.cache import CachedImages  # noqa: E402
+from weakloc.methods import METHODS, build_model  # noqa: E402
+from weakloc.predict.batch import predict_cache  # noqa: E402
+from weakloc.device import autocast, autocast_dtype  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 METHOD_ORDER = ("patches", "gradcam", "attention")

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from weakloc.api import load
-from weakloc.checkpoint import save_checkpoint
-from weakloc.inference import predict_to_folder
-from weakloc.models import build_model
+from weakloc.predict.detector import load
+from weakloc.train.checkpoint import save_checkpoint
+from weakloc.predict.folder import predict_to_folder
+from weakloc.methods import build_model
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -22,14 +22,14 @@ import torch
 from PIL import Image
 
 from weakloc.config import DataConfig, TrainConfig
-from weakloc.data.dataset import CachedImages
+from weakloc.data.cache import CachedImages
 from weakloc.data.images import write_mask
 from weakloc.data.layouts import dolos_samples
 from weakloc.evaluate.metrics import localization_scores
-from weakloc.models import build_model
-from weakloc.predictions import predict_cache
-from weakloc.runtime import autocast_dtype
-from weakloc.train import train
+from weakloc.methods import build_model
+from weakloc.predict.batch import predict_cache
+from weakloc.device import autocast_dtype
+from weakloc.train.loop import train
 
 RESULTS = Path(__file__).parent / "results"
 

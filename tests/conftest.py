@@ -36,11 +36,11 @@ def tiny_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data(tiny_root):
     from weakloc.config import DataConfig
-    from weakloc.pipeline import load_samples
+    from weakloc.data.load import load_samples
 
     data = DataConfig(layout="builtin", root=str(tiny_root), builtin_images=TINY["n"], builtin_size=TINY["size"],
                       builtin_seed=TINY["seed"], input_size=48)
-    return load_samples(data, progress=False)
+    return load_samples(data)
 
 
 def tiny_train_config(**overrides):
@@ -55,7 +55,7 @@ def tiny_train_config(**overrides):
 @pytest.fixture(scope="session")
 def trained_checkpoint(tiny_data, tmp_path_factory) -> Path:
     """A small Patches setup-C model trained on the tiny dataset (for inference tests)."""
-    from weakloc.train import train
+    from weakloc.train.loop import train
 
     data, samples = tiny_data
     result = train(tmp_path_factory.mktemp("ckpt") / "run", data,

@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 
 
 def load(path, device: str = "auto", precision: str = "fp32"):
-    """Load a trained localizer (see :mod:`weakloc.api`)."""
-    from .api import load as _load
+    """Load a trained localizer (see :mod:`weakloc.predict.detector`)."""
+    from .predict.detector import load as _load
 
     return _load(path, device=device, precision=precision)
 

@@ -22,10 +22,12 @@ class DataConfig:
 
     layout: str = "dolos"  # dolos | folder | manifest | builtin
     root: str = ""  # dolos/builtin: folder holding DATASET/; folder: unused
-    dataset: str = "celebahq"  # dolos: subfolder of root ("" = root itself)
+    # dolos: subfolder of root ("" = root itself); None = decided from the folders found (data/load.py)
+    dataset: str | None = None
     real: str | None = "real"  # dolos: subfolder name; folder: path of the real images
-    full: list[str] = field(default_factory=lambda: ["p2"])  # dolos: generator names; folder: one path
-    local: list[str] = field(default_factory=lambda: ["repaint-p2"])  # dolos: names; folder: one path
+    # dolos: generator names (None = p2 / repaint-p2 when present, else those found); folder: one path
+    full: list[str] | None = None
+    local: list[str] | None = None
     masks: str | None = None  # folder layout: masks of the local fakes
     manifest: str | None = None  # manifest layout: the CSV/JSONL file
     split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
@@ -44,8 +46,12 @@ class DataConfig:
     def __post_init__(self) -> None:
         for name in ("full", "local"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                setattr(self, name, [value] if value else [])
+            if value is None:
+                continue
+            items = [value] if isinstance(value, str) else list(value)
+            if self.layout != "folder":  # generator names: "a,b" and repeated options alike (folder: paths)
+                items = [part.strip() for item in items for part in str(item).split(",")]
+            setattr(self, name, [item for item in items if item])
         if self.resize not in RESIZE_FILTERS:
             raise ConfigError(f"data.resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
         if self.layout not in ("dolos", "folder", "manifest", "builtin"):
@@ -137,3 +143,37 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _resolved(value: Any) -> Any:
+    if isinstance(value, str) and value:
+        return str(Path(value).expanduser().resolve())
+    if isinstance(value, list):
+        return [_resolved(v) for v in value]
+    return value
+
+
+def changed_settings(old: dict[str, Any], new: dict[str, Any], *, ignore: tuple[str, ...] = (),
+                     paths: tuple[str, ...] = ()) -> list[str]:
+    """The settings that differ between two (nested) settings dicts, one ``key: old -> new`` line each.
+    Keys in ``paths`` hold file paths and are compared resolved (``runs/x`` equals its absolute form)."""
+    before, after = _flatten(old), _flatten(new)
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        if key in ignore:
+            continue
+        a, b = before.get(key), after.get(key)
+        if key in paths:
+            a, b = _resolved(a), _resolved(b)
+        if a != b:
+            lines.append(f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}")
+    return lines

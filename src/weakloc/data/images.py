@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
+from ..files import save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -104,11 +105,10 @@ def read_mask(path: str | Path, *, polarity: str = "black-fake", binarize: bool 
 
 
 def write_mask(path: str | Path, mask: np.ndarray, *, polarity: str = "black-fake") -> None:
-    """Write a bool mask (True = manipulated) as an RGB 0/255 PNG in the given convention."""
+    """Write a bool mask (True = manipulated) as an RGB 0/255 PNG in the given convention, atomically."""
     mask = np.asarray(mask, dtype=bool)
     white = ~mask if polarity == "black-fake" else mask
-    rgb = np.repeat((white.astype(np.uint8) * 255)[..., None], 3, axis=2)
-    Image.fromarray(rgb, mode="RGB").save(path)
+    save_image(path, np.repeat((white.astype(np.uint8) * 255)[..., None], 3, axis=2))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

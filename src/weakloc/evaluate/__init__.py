@@ -1,1 +1,1 @@
-"""Predictions -> metrics -> reports."""
+"""Predictions -> metrics (``metrics``), scored on a dataset's test split (``scoring``), written out (``report``)."""

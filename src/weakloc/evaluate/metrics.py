@@ -2,8 +2,8 @@
 
 Localization (DOLOS convention, REFERENCE.md): on fake test images only, per image, at a fixed threshold:
 - "lg": the map is resized to the mask's native size with PIL's bicubic filter, binarised at ``> threshold``.
-  PIL's resize is separable and linear, so it is applied to a whole batch as two matrix products with
-  PIL's own weights (``resize_matrix``), which agrees with per-image PIL ``resize`` to ~1e-7;
+  done for a whole batch by :func:`weakloc.predict.maps.resize_maps` (PIL's own weights as two matrix
+  products, within ~1e-7 of per-image PIL ``resize``);
 - "sm": the mask is resized to the map's size (NEAREST, pixel centres) and the map binarised as it is.
 IoU = |P ∩ G| / |P ∪ G|, 1 when the union is empty; PBCA = fraction of pixels classified correctly.
 Per-image values are averaged and multiplied by 100.
@@ -15,40 +15,15 @@ times, reported as mean and 2 x std; ROC-AUC and accuracy at 0.5 on the full tes
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ..predict.maps import resize_maps
+
 CHUNK_PIXELS = 64 * 2**20  # resize at most this many output pixels at once (bounded memory)
-
-
-@lru_cache(maxsize=64)
-def resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
-    """[n_out, n_in] weights of PIL's 1-D bicubic resize, read off PIL itself by resizing unit impulses."""
-    weights = np.zeros((n_out, n_in), dtype=np.float32)
-    for j in range(n_in):
-        impulse = np.zeros((1, n_in), dtype=np.float32)
-        impulse[0, j] = 1.0
-        weights[:, j] = np.asarray(Image.fromarray(impulse, mode="F").resize((n_out, 1), Image.BICUBIC))[0]
-    return torch.from_numpy(weights)
-
-
-def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[N, h, w] float maps -> [N, H, W], PIL bicubic ("F" mode) as two batched matrix products."""
-    maps = maps.float()
-    if tuple(maps.shape[-2:]) == tuple(size):
-        return maps
-    n, h, w = maps.shape
-    rows = resize_matrix(h, size[0])  # [H, h]
-    cols = resize_matrix(w, size[1])  # [W, w]
-    # two large GEMMs instead of N small ones: [N*h, w] @ [w, W], then [H, h] @ [h, N*W]
-    wide = (maps.reshape(n * h, w) @ cols.T).reshape(n, h, size[1])
-    tall = rows @ wide.permute(1, 0, 2).reshape(h, n * size[1])
-    return tall.reshape(size[0], n, size[1]).permute(1, 0, 2)
 
 
 def nearest_index(n_in: int, n_out: int) -> np.ndarray:

@@ -1,67 +1,42 @@
-"""Experiment reports: Markdown tables shaped like the paper's, plus a per-run table with every metric."""
+"""Writing evaluation results: metrics.json, per_image.csv and a Markdown table."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..io import write_text
-from .run import fmt
-
-if TYPE_CHECKING:
-    from ..experiment import Experiment
-
-METHOD_COLUMNS = (("gradcam", "GC"), ("patches", "PT"), ("attention", "AT"))
-SETUP_ROWS = (("A", "label", "full"), ("B", "label", "partial"), ("C", "mask", "partial"))
-NOTE = ("Built-in benchmark: a small offline test bed for the system (crops of packaged photographs, classical "
-        "inpainters and small generators), not a claim about real deepfakes.")
+from ..files import atomic_path, write_json
 
 
-def _cell(results: dict, method: str, setup: str, metric: str) -> float | None:
-    for res in results.values():
-        if res.get("method") == method and res.get("setup") == setup:
-            if metric == "ap":
-                return None if setup == "C" else res.get("detection", {}).get("ap")
-            return res["localization"].get(metric)
-    return None
+def write_results(result: dict, out_dir: str | Path) -> Path:
+    """metrics.json (without per-image rows), per_image.csv, metrics.md."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {k: v for k, v in result.items() if k != "per_image"}
+    write_json(out_dir / "metrics.json", summary)
+    rows = result.get("per_image", [])
+    if rows:
+        with atomic_path(out_dir / "per_image.csv") as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    with atomic_path(out_dir / "metrics.md") as tmp:
+        tmp.write_text(metrics_markdown(summary))
+    return out_dir
 
 
-def table2_markdown(results: dict) -> str:
-    """The paper's Table 2 shape: IoU / PBCA / AP (x100) for GC, PT, AT under setups A, B, C."""
-    header = "| setup | sup. | generator | " + " | ".join(
-        f"{metric} {short}" for metric in ("IoU", "PBCA", "AP") for _, short in METHOD_COLUMNS) + " |"
-    lines = [header, "|" + "---|" * 12]
-    for setup, sup, gen in SETUP_ROWS:
-        cells = [fmt(_cell(results, method, setup, key)) for key in ("iou_lg", "pbca_lg", "ap")
-                 for method, _ in METHOD_COLUMNS]
-        lines.append(f"| {setup} | {sup} | {gen} | " + " | ".join(cells) + " |")
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def metrics_markdown(summary: dict) -> str:
+    loc = summary["localization"]
+    lines = ["| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {fmt(v)} |" for k, v in loc.items()]
+    det = summary.get("detection")
+    if det:
+        lines += [f"| AP | {fmt(det['ap'])} ± {fmt(det['ap_2std'])} |", f"| ROC-AUC | {fmt(det['auc'])} |",
+                  f"| accuracy | {fmt(det['acc'])} |"]
+    lines.append(f"\n{summary['n_local']} manipulated test images, threshold {summary['threshold']}.")
     return "\n".join(lines) + "\n"
-
-
-def runs_markdown(results: dict) -> str:
-    lines = ["| run | IoU lg | PBCA lg | IoU sm | PBCA sm | AP | ± 2std | AUC | best epoch val loss |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, res in results.items():
-        loc, det = res["localization"], res.get("detection", {})
-        val = min((h["val_loss"] for h in res.get("history", [])), default=None)
-        lines.append(f"| {name} | {fmt(loc['iou_lg'])} | {fmt(loc['pbca_lg'])} | {fmt(loc['iou_sm'])} | "
-                     f"{fmt(loc['pbca_sm'])} | {fmt(det.get('ap'))} | {fmt(det.get('ap_2std'))} | "
-                     f"{fmt(det.get('auc'))} | {fmt(val, 4)} |")
-    return "\n".join(lines) + "\n"
-
-
-def experiment_markdown(exp: "Experiment", results: dict) -> str:
-    parts = [f"# {exp.name}\n", f"{exp.description}\n" if exp.description else ""]
-    if exp.table == "table2":
-        parts += ["## Table 2 (IoU, PBCA at threshold 0.5, maps resized to the mask size; AP on balanced "
-                  "subsamples, mean of 5)\n", table2_markdown(results)]
-    parts += ["## All runs\n", runs_markdown(results)]
-    if exp.data.get("layout") == "builtin":
-        parts.append(f"\n{NOTE}\n")
-    return "\n".join(p for p in parts if p)
-
-
-def write_experiment_report(exp: "Experiment", results: dict, out_dir: Path) -> Path:
-    path = out_dir / "report.md"
-    write_text(path, experiment_markdown(exp, results))
-    return path

@@ -1,14 +1,13 @@
-"""Dataset generation: masks, inpainters, full-image generators and the dataset writer.
+"""Dataset generation: mask plans, generators, the dataset writer, and the built-in benchmark.
 
-Modules, in the order data flows through them:
+In the order data flows through them:
 - ``sources``: which source images, which split, the one resize every generator and the real export use;
-- ``masks`` (generic kinds, area control), ``faceparts`` (CelebAMask-HQ parts, dilation), ``landmarks``
-  (mediapipe face mesh, optional extra);
-- ``diffusion`` (RePaint and DDPM/DDIM loops on tensors), ``models`` (loading diffusers models from a folder
-  or a hub id), ``classical`` (OpenCV / scikit-image / PatchMatch inpainters), ``generators`` (all of them
-  behind one batch interface);
-- ``writer`` (atomic, resumable, sharded job runner), ``tasks`` (mask plans, real export, inpainting, full
-  images, sampling), ``cli`` (``weakloc generate ...``);
-- ``builtin``: the small built-in dataset; ``testing``: tiny random diffusers models for tests and benchmarks.
-See docs/generate.md.
+- ``masks/``: generic kinds with area control, CelebAMask-HQ face parts, landmark face parts (optional extra);
+- ``plan``: mask plans (``weakloc generate masks``), the fixed (image, mask) pairs every generator runs on;
+- ``generators/``: RePaint, RePaint-LDM, DDPM/DDIM sampling, classical inpainters behind one batch interface,
+  loading of diffusers models, and the registry of inpainters;
+- ``jobs`` (real export, inpainting, full images, sampling as jobs) and ``writer`` (the atomic, resumable,
+  sharded job runner); ``seeds``: per-item seeds; ``extras``: optional dependencies;
+- ``builtin/``: the small built-in benchmark.
+The command line is ``weakloc generate ...`` (weakloc.cli.generate). See docs/generate.md.
 """

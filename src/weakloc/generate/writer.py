@@ -2,7 +2,7 @@
 
 A run is a list of jobs in a fixed order; each job writes a few files and yields manifest rows.
 
-- **Atomic**: every file is written to a temporary name and renamed (``weakloc.io``), so a kill leaves no
+- **Atomic**: every file is written to a temporary name and renamed (``weakloc.files``), so a kill leaves no
   half-written PNG; temporary files a killed run left behind are removed when its jobs are taken up again.
 - **Resumable**: a job is done when all its files exist and its rows are in a row log; done jobs are skipped.
   Rows are logged (and fsynced) *before* the files are written, so a job is never counted done without them.
@@ -25,9 +25,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..config import changed_settings
 from ..data.images import write_mask
 from ..errors import ConfigError, InputError
-from ..io import atomic_path, save_image, write_json
+from ..device import launch_env, launched_by_torchrun
+from ..files import atomic_path, save_image, write_json
 
 MANIFEST_VERSION = 1
 
@@ -41,8 +43,9 @@ class Shard:
     def parse(cls, text: str | None) -> "Shard":
         """``"i/n"``; without it, torchrun's RANK / WORLD_SIZE; else the whole run."""
         if text is None or text == "":
-            if "WORLD_SIZE" in os.environ:
-                return cls(int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"]))
+            if launched_by_torchrun():
+                rank, world_size, _ = launch_env()
+                return cls(rank, world_size)
             return cls()
         try:
             index, count = (int(v) for v in text.split("/"))
@@ -100,9 +103,11 @@ def check_spec(path: Path, spec: dict) -> None:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             old = None
-        if old != json.loads(json.dumps(spec)):
-            raise InputError(path, f"this folder holds output made with other settings:\n  there: {old}\n"
-                                   f"  now:   {spec}",
+        new = json.loads(json.dumps(spec))
+        if old != new:
+            changed = changed_settings(old, new) if isinstance(old, dict) else ["(unreadable settings file)"]
+            raise InputError(path, "this folder holds output made with other settings (there -> now):\n    "
+                             + "\n    ".join(changed),
                              "choose another output name (--name / --out), or delete that folder to start over")
         return
     write_json(path, spec)
@@ -156,8 +161,7 @@ def _clean_stale(jobs: Sequence[Job]) -> None:
 
 def _write(output: Output) -> None:
     if output.mask:
-        with atomic_path(output.path) as tmp:
-            write_mask(tmp, output.array)
+        write_mask(output.path, output.array)
     else:
         save_image(output.path, output.array)
 

@@ -1,4 +1,4 @@
-"""A small local web server (standard library only) around a :class:`weakloc.api.Detector`.
+"""A small local web server (standard library only) around a :class:`weakloc.predict.detector.Detector`.
 
 GET  /              the page (page.html)
 GET  /api/info      the checkpoint's model card
@@ -18,9 +18,9 @@ from importlib import resources
 
 from PIL import Image, UnidentifiedImageError
 
-from ..api import Detector
+from ..predict.detector import Detector
 from ..errors import InputError
-from ..visualize import heatmap_png, overlay_png
+from ..predict.render import heatmap_png, overlay_png
 
 MAX_UPLOAD = 25 * 2**20
 

@@ -1,0 +1,5 @@
+"""``python -m weakloc.cli ...`` (e.g. under ``torchrun``)."""
+
+from . import app
+
+app()

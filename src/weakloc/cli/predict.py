@@ -1,0 +1,70 @@
+"""``weakloc predict``: fake scores, maps, masks and overlays for images or a dataset split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import DataOptions, app, card_data, expand_images, guarded, load_data, with_data_options
+
+
+@app.command()
+@with_data_options
+def predict(data: DataOptions,
+            checkpoint: Annotated[Path, typer.Argument(help="a .safetensors checkpoint from `weakloc train`")],
+            images: Annotated[Optional[list[str]], typer.Argument(help="image files, folders or globs")] = None,
+            out: Annotated[Path, typer.Option(help="output folder")] = Path("predictions"),
+            threshold: Annotated[float, typer.Option(help="threshold for the binary mask and the verdict")] = 0.5,
+            overlays: Annotated[Optional[bool], typer.Option(help="write overlay PNGs (default: yes for images, "
+                                                                   "no for dataset splits)")] = None,
+            mask_polarity: Annotated[str, typer.Option(help="white-fake | black-fake (DOLOS files)")] = "white-fake",
+            split: Annotated[str, typer.Option(help="without images: the split of the data to predict (the "
+                                                    "checkpoint's own data unless data options say otherwise)")]
+            = "test",
+            batch_size: Annotated[int, typer.Option(help="images per batch")] = 16,
+            device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+            overwrite: Annotated[bool, typer.Option(help="replace earlier predictions in --out")] = False) -> None:
+    """Fake score, map at each image's resolution, mask and overlay for images (or a dataset split); writes
+    summary.json/.csv and predictions.npz (which `weakloc evaluate` scores)."""
+    def go():
+        from ..errors import InputError
+        from ..predict.detector import load
+        from ..predict.folder import predict_to_folder
+
+        if mask_polarity not in ("white-fake", "black-fake"):
+            raise InputError(mask_polarity, "unknown mask polarity", "use white-fake or black-fake")
+        detector = load(checkpoint, device)
+        if images:
+            paths = expand_images(images)
+            if not paths:
+                raise InputError(" ".join(images), "no image files found (empty folder or glob)",
+                                 "pass image files, folders or globs")
+            items = [(str(p), p) for p in paths]
+        else:
+            from ..data.load import data_where
+            from ..data.samples import select
+
+            resolved, all_samples = load_data(data.tree({} if data.given() else card_data(detector.card)))
+            samples = select(all_samples, split, ["real", "full", "local"])
+            if not samples:
+                raise InputError(data_where(resolved), f"no images in split {split!r}",
+                                 "check --split and the data options")
+            items = [(s.id, s.path) for s in samples]
+        summary = predict_to_folder(detector, items, out, threshold=threshold,
+                                    overlays=bool(images) if overlays is None else overlays,
+                                    mask_polarity=mask_polarity, batch_size=batch_size, overwrite=overwrite)
+        for row in summary["images"][:20]:
+            note = f"  [{row['notes']}]" if row["notes"] else ""
+            typer.echo(f"{row['score']:.3f}  {'FAKE' if row['fake'] else 'real'}  {row['id']}{note}")
+        if len(summary["images"]) > 20:
+            typer.echo(f"... {len(summary['images']) - 20} more in {out / 'summary.csv'}")
+        typer.echo(f"{len(summary['images'])} images -> {out}/ (summary.json, summary.csv, predictions.npz)")
+        if summary["errors"]:
+            typer.secho(f"{len(summary['errors'])} file(s) could not be read:", fg=typer.colors.YELLOW, err=True)
+            for err in summary["errors"]:
+                typer.secho(f"  {err['error']}", err=True)
+            if not summary["images"]:
+                raise typer.Exit(2)
+    guarded(go)

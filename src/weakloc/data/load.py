@@ -1,0 +1,131 @@
+"""From a data configuration to samples. Reads what is on disk and never generates anything: the built-in
+benchmark is made by ``weakloc.generate.builtin.ensure_builtin``, which the CLI and the experiment runner call.
+
+Settings the user left unset are decided from what is on disk, and said (``notes``):
+- ``dataset``: the only dataset folder under ``root`` (one holding ``real/`` or ``fake/``), ``root`` itself
+  when it holds them, or ``celebahq`` among several;
+- ``full`` / ``local`` (DOLOS): the paper's ``p2`` / ``repaint-p2`` when present, else every generator folder
+  of that kind that was found (a local generator's folder holds ``images/``, a full one's holds split folders).
+A setting the user gave is used as given, and a missing folder is an error naming what was found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..config import DataConfig
+from ..errors import ConfigError, InputError
+from .layouts import dolos_samples, folder_samples, manifest_samples
+from .samples import SPLITS, Sample
+
+BUILTIN_DATASET = "builtin"
+DOLOS_DEFAULTS = {"full": ("p2",), "local": ("repaint-p2",)}  # the paper's main generators
+PREFERRED_DATASET = "celebahq"
+
+
+def _is_dataset(folder: Path) -> bool:
+    return (folder / "real").is_dir() or (folder / "fake").is_dir()
+
+
+def found_generators(base: Path) -> dict[str, list[str]]:
+    """Generator folders under ``base/fake`` by kind: local ones hold ``images/``, full ones split folders."""
+    found: dict[str, list[str]] = {"full": [], "local": []}
+    fake = base / "fake"
+    if fake.is_dir():
+        for folder in sorted(p for p in fake.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if (folder / "images").is_dir():
+                found["local"].append(folder.name)
+            elif any((folder / s).is_dir() for s in SPLITS):
+                found["full"].append(folder.name)
+    return found
+
+
+def _choose_dataset(root: Path, notes: list[str]) -> str:
+    if not root.is_dir():
+        raise InputError(root, "DOLOS dataset folder does not exist (nor its data root)",
+                         "point --root at the folder that holds celebahq/ and ffhq/ (wacv_data)")
+    if _is_dataset(root):
+        notes.append(f"data: {root} itself holds real/ or fake/; reading it as the dataset")
+        return ""
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and _is_dataset(p))
+    if not found:
+        raise InputError(root, "no dataset folder found (a folder holding real/ or fake/)",
+                         "point --root at the folder that holds celebahq/, ffhq/ or your own dataset folder")
+    if len(found) == 1:
+        notes.append(f"data: using dataset {found[0]!r}, the only one in {root} (choose with --dataset)")
+        return found[0]
+    if PREFERRED_DATASET in found:
+        others = ", ".join(f for f in found if f != PREFERRED_DATASET)
+        notes.append(f"data: using dataset {PREFERRED_DATASET!r} of {root} (also there: {others}; choose with --dataset)")
+        return PREFERRED_DATASET
+    raise InputError(root, f"several dataset folders ({', '.join(found)})", "choose one with --dataset")
+
+
+def _choose_generators(base: Path, kind: str, given: list[str] | None, defaults: tuple[str, ...],
+                       notes: list[str]) -> list[str]:
+    if given is not None:
+        return given
+    found = found_generators(base)[kind]
+    chosen = [g for g in defaults if g in found]
+    if chosen or not found:
+        return chosen
+    if defaults:
+        notes.append(f"data: no fake/{defaults[0]} in {base}; using the {kind} generator(s) found: "
+                     f"{', '.join(found)} (choose with --{kind})")
+    return found
+
+
+def resolve_dolos(data: DataConfig, notes: list[str] | None = None) -> DataConfig:
+    """The DOLOS (or built-in) configuration with ``dataset``, ``full`` and ``local`` decided (module doc)."""
+    notes = [] if notes is None else notes
+    if not data.root:
+        if data.layout == "builtin":
+            raise ConfigError("data.root is required for the builtin layout (the folder holding builtin/)")
+        raise ConfigError("data.root is required for the dolos layout (the folder holding celebahq/, ffhq/)")
+    root = Path(data.root)
+    if data.layout == "builtin":
+        if not (root / BUILTIN_DATASET / "builtin.json").is_file():
+            raise InputError(root / BUILTIN_DATASET, "the built-in benchmark is not there",
+                             f"build it with `weakloc data builtin {root}` (the main job builds it by itself)")
+        dataset, defaults = BUILTIN_DATASET, {"full": (), "local": ()}  # every generator it holds
+    else:
+        dataset = data.dataset if data.dataset is not None else _choose_dataset(root, notes)
+        defaults = DOLOS_DEFAULTS
+    base = root / dataset if dataset else root
+    full = _choose_generators(base, "full", data.full, defaults["full"], notes)
+    local = _choose_generators(base, "local", data.local, defaults["local"], notes)
+    return dataclasses.replace(data, layout="dolos", dataset=dataset, full=full, local=local)
+
+
+def load_samples(data: DataConfig, notes: list[str] | None = None) -> tuple[DataConfig, list[Sample]]:
+    """(the resolved data config, its samples). Decisions taken for unset settings are appended to ``notes``."""
+    if data.layout in ("dolos", "builtin"):
+        data = resolve_dolos(data, notes)
+        return data, dolos_samples(data.root, data.dataset, real=data.real, full=data.full, local=data.local)
+    if data.layout == "folder":
+        full, local = data.full or [], data.local or []
+        if len(full) > 1 or len(local) > 1:
+            raise ConfigError("the folder layout takes one data.local folder and at most one data.full folder")
+        data = dataclasses.replace(data, full=full, local=local)
+        return data, folder_samples(real=data.real, local=local[0] if local else None, masks=data.masks,
+                                    full=full[0] if full else None, split_ratios=data.split_ratios)
+    if data.layout == "manifest":
+        if not data.manifest:
+            raise ConfigError("data.manifest is required for the manifest layout")
+        samples = manifest_samples(data.manifest)
+        keep_full, keep_local = set(data.full or ()), set(data.local or ())
+        # generator filters apply only when the manifest names generators the filter mentions
+        if keep_full and any(s.generator in keep_full for s in samples):
+            samples = [s for s in samples if s.kind != "full" or s.generator in keep_full]
+        if keep_local and any(s.generator in keep_local for s in samples):
+            samples = [s for s in samples if s.kind != "local" or s.generator in keep_local]
+        return data, samples
+    raise ConfigError(f"unknown data.layout {data.layout!r}")
+
+
+def data_where(data: DataConfig) -> str:
+    """A path to name in error messages about this data."""
+    if data.layout == "dolos":
+        return str(Path(data.root) / (data.dataset or ""))
+    return str(data.manifest or (data.local[0] if data.local else ""))

@@ -1,0 +1,62 @@
+"""Atomic file writes: a kill never leaves a half-written file behind, and nothing is overwritten silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should get the usual permissions
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def save_image(path: str | Path, image: np.ndarray | Image.Image | bytes) -> None:
+    """Write an image atomically: a uint8 HxW / HxWx3 array or a PIL image (format from the suffix), or bytes
+    already encoded (written as they are). The one image writer of the package."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if isinstance(image, bytes):
+            tmp.write_bytes(image)
+            return
+        if not isinstance(image, Image.Image):
+            image = Image.fromarray(np.ascontiguousarray(image))
+        image.save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

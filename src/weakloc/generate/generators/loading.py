@@ -1,0 +1,170 @@
+"""Loading diffusion models: a local folder or a hub id, through diffusers' own ``from_pretrained``.
+
+Accepted layouts (the same for a folder and a hub repository):
+- a pipeline folder with ``model_index.json`` and ``unet/``, ``scheduler/`` and, for latent models,
+  ``vqvae/`` or ``vae/`` subfolders (``CompVis/ldm-celebahq-256``, anything saved by ``pipeline.save_pretrained``);
+- a flat model folder: ``config.json`` + weights (+ ``scheduler_config.json``), as ``google/ddpm-celebahq-256``
+  or ``UNet2DModel.save_pretrained``.
+Without a scheduler config the DDPM defaults (1000 steps, linear betas 1e-4..0.02) are used, with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...device import pick_device
+from ...errors import ConfigError, InputError
+
+UNET_SUBFOLDERS = ("unet", None)
+SCHEDULER_SUBFOLDERS = ("scheduler", None)
+AUTOENCODER_SUBFOLDERS = ("vqvae", "vae", None)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {name!r}")
+    return DTYPES[name]
+
+
+def _is_local(source: str) -> bool:
+    if Path(source).exists():
+        return True
+    if HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        return False
+    raise InputError(source, "model folder does not exist",
+                     "pass a folder written by save_pretrained, or a hub id such as google/ddpm-ema-celebahq-256")
+
+
+def _candidates(source: str, subfolders: tuple[str | None, ...], filename: str) -> list[str | None]:
+    """Subfolders to try, in order; for a local folder only those that hold ``filename``."""
+    if not _is_local(source):
+        return list(subfolders)
+    root = Path(source)
+    return [sub for sub in subfolders if (root / (sub or "") / filename).is_file()]
+
+
+def _fail(source: str, what: str, errors: list[str]) -> InputError:
+    detail = "; ".join(errors) if errors else "no config.json found in the folder or its unet/vqvae/vae subfolders"
+    return InputError(source, f"cannot load the {what} ({detail})",
+                      "pass a folder saved with save_pretrained (config.json + diffusion_pytorch_model.safetensors), "
+                      "or a hub id reachable from this machine (set HF_HOME to a cache that holds it when offline)")
+
+
+def _load_kwargs(dtype: torch.dtype) -> dict:
+    """Load in the target dtype (diffusers keeps its fp32-only modules); without accelerate, say so up front
+    rather than let diffusers warn about it on every load."""
+    import importlib.util
+
+    return {"torch_dtype": dtype, "low_cpu_mem_usage": importlib.util.find_spec("accelerate") is not None}
+
+
+def _from_pretrained(cls, source: str, subfolders: tuple[str | None, ...], what: str,
+                     dtype: torch.dtype = torch.float32) -> tuple[Any, str | None]:
+    errors = []
+    for sub in _candidates(source, subfolders, "config.json"):
+        try:
+            kwargs = {"subfolder": sub} if sub else {}
+            return cls.from_pretrained(source, **kwargs, **_load_kwargs(dtype)), sub
+        except Exception as exc:  # noqa: BLE001 - diffusers and huggingface_hub raise many kinds; all are reported
+            errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
+    raise _fail(source, what, errors)
+
+
+def load_scheduler_config(source: str) -> dict:
+    """The model's noise schedule (a DDPM/DDIM scheduler config) as a plain dict."""
+    from diffusers import DDPMScheduler
+
+    for sub in _candidates(source, SCHEDULER_SUBFOLDERS, "scheduler_config.json"):
+        try:
+            return dict(DDPMScheduler.load_config(source, **({"subfolder": sub} if sub else {})))
+        except (OSError, ValueError):
+            continue
+    warnings.warn(f"{source}: no scheduler_config.json; using the DDPM defaults (1000 steps, linear betas)",
+                  stacklevel=2)
+    return dict(DDPMScheduler().config)
+
+
+def load_unet(source: str | Path, *, device: torch.device | str = "cpu",
+              dtype: torch.dtype = torch.float32) -> tuple["torch.nn.Module", dict]:
+    """(UNet2DModel in eval mode, scheduler config). Only epsilon-predicting models are supported."""
+    from diffusers import UNet2DModel
+
+    source = str(source)
+    unet, _ = _from_pretrained(UNet2DModel, source, UNET_SUBFOLDERS, "UNet2DModel", dtype)
+    config = load_scheduler_config(source)
+    prediction = config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise InputError(source, f"the model predicts {prediction!r}; RePaint and the samplers here need 'epsilon'",
+                         "use a noise-predicting DDPM (the google/ddpm-* and CompVis/ldm-* models are)")
+    return unet.to(device=device).eval(), config
+
+
+def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> "torch.nn.Module":
+    """A VQModel or AutoencoderKL (the class is read from its config's ``_class_name``)."""
+    from diffusers import AutoencoderKL, VQModel
+
+    classes = {"VQModel": VQModel, "AutoencoderKL": AutoencoderKL}
+    source = str(source)
+    errors = []
+    for sub in _candidates(source, AUTOENCODER_SUBFOLDERS, "config.json"):
+        kwargs = {"subfolder": sub} if sub else {}
+        try:
+            name = VQModel.load_config(source, **kwargs).get("_class_name")
+        except (OSError, ValueError) as exc:
+            errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
+            continue
+        if name not in classes:
+            errors.append(f"{sub or '.'}: holds a {name}, not a VQModel or AutoencoderKL")
+            continue
+        try:
+            model = classes[name].from_pretrained(source, **kwargs, **_load_kwargs(dtype))
+        except (OSError, ValueError, RuntimeError) as exc:
+            errors.append(f"{sub or '.'}: {str(exc).splitlines()[0]}")
+            continue
+        return model.to(device=device).eval()
+    raise _fail(source, "autoencoder (VQModel or AutoencoderKL)", errors)
+
+
+def has_autoencoder(source: str | Path) -> bool:
+    """Whether a pipeline folder / hub repository holds a latent model (a vqvae/ or vae/ component)."""
+    import json
+
+    source = str(source)
+    if _is_local(source):
+        index = Path(source) / "model_index.json"
+        keys = set(json.loads(index.read_text())) if index.is_file() else set()
+        folders = any((Path(source) / k / "config.json").is_file() for k in ("vqvae", "vae"))
+        return bool(keys & {"vqvae", "vae"}) or folders
+    try:
+        from huggingface_hub import hf_hub_download
+
+        keys = set(json.loads(Path(hf_hub_download(source, "model_index.json")).read_text()))
+    except Exception:  # noqa: BLE001 - no index (a bare UNet repository) or no network: loading will tell
+        return False
+    return bool(keys & {"vqvae", "vae"})
+
+
+def load_diffusion(model: str | None, vae: str | None, device: str, dtype: str, *,
+                   latent: bool | None) -> tuple["torch.nn.Module", dict, "torch.nn.Module | None", torch.device]:
+    """(UNet, scheduler config, autoencoder or None, device) for the generators. ``latent=None``: decided by
+    the model (latent when it holds an autoencoder, or when ``vae`` is given)."""
+    if not model:
+        raise ConfigError("this generator needs --model (a local folder or a hub id)")
+    inside = has_autoencoder(model)
+    if latent is None:
+        latent = inside or vae is not None
+    elif latent is False and inside:
+        raise ConfigError(f"{model} is a latent diffusion model (it has an autoencoder): "
+                          "use --generator repaint-ldm")
+    torch_device, torch_dtype = pick_device(device), resolve_dtype(dtype)
+    unet, scheduler_config = load_unet(model, device=torch_device, dtype=torch_dtype)
+    autoencoder = load_autoencoder(vae or model, device=torch_device, dtype=torch_dtype) if latent else None
+    return unet, scheduler_config, autoencoder, torch_device

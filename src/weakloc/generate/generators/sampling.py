@@ -1,0 +1,90 @@
+"""Full-image synthesis (the paper's P2 role): DDPM or DDIM sampling from noise; with an autoencoder, in its
+latent space and decoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError
+from ..seeds import torch_generators
+from .tensors import StepHook, decode, epsilon, filtered_config, latent_factor, to_uint8, unet_grid, weights_dtype
+
+SAMPLERS = ("ddpm", "ddim")
+
+
+@torch.inference_mode()
+def sample(unet: torch.nn.Module, scheduler_config: dict, shape: Sequence[int], generators: Sequence[torch.Generator],
+           *, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, clip_sample: bool | None = None,
+           device: torch.device | str = "cpu", on_step: StepHook | None = None) -> torch.Tensor:
+    """Full-image synthesis from noise with DDPM (ancestral) or DDIM sampling."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+    from diffusers.utils.torch_utils import randn_tensor
+
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be ddpm or ddim, not {sampler!r}")
+    cls = DDPMScheduler if sampler == "ddpm" else DDIMScheduler
+    scheduler = cls(**filtered_config(cls, scheduler_config, clip_sample=clip_sample))
+    scheduler.set_timesteps(steps, device=device)
+    generators = list(generators)
+    x = randn_tensor(tuple(shape), generator=generators, device=torch.device(device), dtype=torch.float32)
+    x = x * scheduler.init_noise_sigma
+    learned = str(scheduler.config.get("variance_type", "")).startswith("learned")
+    for t in scheduler.timesteps:
+        model_input = scheduler.scale_model_input(x, t)
+        if sampler == "ddpm":
+            out = epsilon(unet, model_input, t, keep_variance=learned)
+            x = scheduler.step(out, t, x, generator=generators).prev_sample
+        else:
+            out = epsilon(unet, model_input, t)
+            x = scheduler.step(out, t, x, eta=eta, generator=generators).prev_sample
+        if on_step:
+            on_step(1)
+    return x
+
+
+@dataclass
+class DiffusionSampler:
+    """Full-image synthesis (the paper's P2 role): DDPM or DDIM sampling from noise; with an autoencoder, in its
+    latent space and decoded."""
+
+    unet: torch.nn.Module
+    scheduler_config: dict
+    model: str
+    sampler: str = "ddim"
+    steps: int = 50
+    eta: float = 0.0
+    autoencoder: torch.nn.Module | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    name: str = "sample"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be ddpm or ddim, not {self.sampler!r}")
+
+    @property
+    def size(self) -> int:
+        return unet_grid(self.unet) * (latent_factor(self.autoencoder) if self.autoencoder is not None else 1)
+
+    def settings(self) -> dict:
+        out = {"model": self.model, "sampler": self.sampler, "steps": self.steps, "size": self.size,
+               "dtype": str(next(self.unet.parameters()).dtype).removeprefix("torch.")}
+        if self.sampler == "ddim":
+            out["eta"] = self.eta
+        if self.autoencoder is not None:
+            out["autoencoder"] = type(self.autoencoder).__name__
+        return out
+
+    def generate(self, seeds: Sequence[int], sources: np.ndarray | None = None) -> np.ndarray:
+        grid = unet_grid(self.unet)
+        shape = (len(seeds), self.unet.config.in_channels, grid, grid)
+        clip = False if self.autoencoder is not None else None
+        x = sample(self.unet, self.scheduler_config, shape, torch_generators(seeds), sampler=self.sampler,
+                     steps=self.steps, eta=self.eta, clip_sample=clip, device=self.device)
+        if self.autoencoder is not None:
+            x = decode(self.autoencoder, x)
+        return to_uint8(x)
+

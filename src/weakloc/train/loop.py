@@ -1,0 +1,266 @@
+"""ONE training loop for every method and setup (the official code had six near-copies).
+
+- setup A: real + fully generated fakes, image labels; B: real + locally inpainted fakes, image labels;
+  C: inpainted fakes with masks, no reals. The method's ``loss`` decides how labels or masks are used.
+- An epoch is a fixed number of iterations; the batches of epoch ``e`` depend only on (seed, e), so a run
+  killed at any point and resumed from its last epoch state ends in exactly the same weights.
+- Validation loss over the whole valid split after every epoch; the best ``keep_best`` epochs are kept as
+  safetensors checkpoints with a JSON card, and ``best.safetensors`` is the best of them.
+- Under ``torchrun --nproc_per_node N`` the model is wrapped in DistributedDataParallel and each process
+  takes its share of every global batch (gloo on CPU, NCCL on GPUs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import DataConfig, TrainConfig, changed_settings, to_dict
+from ..data.cache import CachedImages
+from ..data.samples import Sample, training_selection
+from ..device import ProcessGroup, autocast, autocast_dtype, pick_device
+from ..errors import ConfigError
+from ..files import atomic_path, write_json
+from ..methods import METHODS, Localizer, build_model
+from ..methods.xception import load_timm_weights
+from .checkpoint import save_checkpoint
+
+STATE_FILE = "state.pt"
+CONFIG_FILE = "config.json"
+BEST_FILE = "best.safetensors"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    best_checkpoint: Path
+    history: list[dict]
+    resumed_from_epoch: int  # 0 for a fresh run
+    model: Localizer  # the final weights (in every process)
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """Fill the settings left to the method (``None``) with its defaults for this setup."""
+    if cfg.method not in METHODS:
+        raise ConfigError(f"unknown method {cfg.method!r}; available: {', '.join(sorted(METHODS))}")
+    defaults = METHODS[cfg.method].defaults[cfg.setup]
+    return dataclasses.replace(cfg, lr=cfg.lr if cfg.lr is not None else defaults.lr,
+                               batch_size=cfg.batch_size or defaults.batch_size,
+                               epochs=cfg.epochs if cfg.epochs is not None else defaults.epochs)
+
+
+def epoch_indices(n: int, count: int, seed: int, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
+    """``count`` sample indices (a stream of shuffles of range(n)) and ``count`` hflip draws for one epoch."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    rounds = math.ceil(count / n)
+    order = torch.cat([torch.randperm(n, generator=generator) for _ in range(rounds)])[:count]
+    flips = torch.rand(count, generator=generator) < 0.5
+    return order.numpy(), flips
+
+
+def _run_config(data: DataConfig, cfg: TrainConfig) -> dict:
+    return {"data": to_dict(data), "train": to_dict(cfg)}
+
+
+# settings that do not make a different run: more epochs continue it; the cache is not the run
+NOT_THE_RUN = ("train.epochs", "data.cache_dir")
+PATH_SETTINGS = ("data.root", "data.real", "data.masks", "data.manifest", "train.init")
+
+
+def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
+    """Refuse to mix two different runs in one folder; resuming the same run is the normal case."""
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    folder_paths = ("data.full", "data.local") if config["data"].get("layout") == "folder" else ()
+    changed = changed_settings({k: old.get(k, {}) for k in ("data", "train")}, config, ignore=NOT_THE_RUN,
+                               paths=PATH_SETTINGS + folder_paths)
+    if not changed:
+        return
+    if overwrite:
+        for item in run_dir.iterdir():
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+        return
+    raise ConfigError(f"{run_dir} holds a different run; changed settings (there -> now):\n    "
+                      + "\n    ".join(changed)
+                      + "\n  fix: choose another output folder, or pass --overwrite to delete it")
+
+
+def _card(data: DataConfig, cfg: TrainConfig, model: Localizer, train: Sequence[Sample], valid: Sequence[Sample],
+          epoch: int, val_loss: float) -> dict:
+    return {
+        "input_size": data.input_size, "resize": data.resize, "mean": data.mean, "std": data.std,
+        "map_size": model.map_size(data.input_size),
+        "data": {"layout": data.layout, "root": data.root, "dataset": data.dataset, "real": data.real,
+                 "full": data.full, "local": data.local, "manifest": data.manifest, "masks": data.masks,
+                 "mask_polarity": data.mask_polarity, "binarize_masks": data.binarize_masks,
+                 "split_ratios": data.split_ratios, "n_train": len(train), "n_valid": len(valid)},
+        "train": {k: v for k, v in to_dict(cfg).items() if k not in ("device",)},
+        "seed": cfg.seed, "epoch": epoch, "metrics": {"val_loss": val_loss},
+    }
+
+
+def _validate(model: Localizer, cache: CachedImages, cfg: TrainConfig, device: torch.device,
+              dtype: torch.dtype | None, group: ProcessGroup) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    mine = np.arange(group.rank, len(cache), group.world_size)
+    with torch.no_grad():
+        for start in range(0, len(mine), cfg.val_batch_size):
+            index = mine[start:start + cfg.val_batch_size]
+            batch = cache.batch(index, device=device)
+            images = batch["image"].contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch["image"]
+            with autocast(device, dtype):
+                loss = model.loss(model(images), batch)
+            total += float(loss) * len(index)
+            count += len(index)
+    total, count = group.sum([total, float(count)])
+    model.train()
+    return total / max(count, 1)
+
+
+def train(run_dir: str | Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[Sample], *,
+          progress: bool = True, overwrite: bool = False) -> RunResult:
+    """Train (or resume, or return the finished) run in ``run_dir``."""
+    run_dir = Path(run_dir)
+    cfg = resolve(cfg)
+    device = pick_device(cfg.device)
+    group = ProcessGroup.from_env(device)
+    try:
+        return _train(run_dir, data, cfg, samples, device, group, progress and group.is_main, overwrite)
+    finally:
+        group.close()
+
+
+def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[Sample], device: torch.device,
+           group: ProcessGroup, progress: bool, overwrite: bool) -> RunResult:
+    if cfg.batch_size % group.world_size:
+        raise ConfigError(f"train.batch_size {cfg.batch_size} must be divisible by the {group.world_size} processes")
+    config = _run_config(data, cfg)
+    if group.is_main:
+        _check_run_dir(run_dir, config, overwrite)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / CONFIG_FILE, config)
+    group.barrier()
+
+    where = data.root or data.manifest or data.local
+    train_set = training_selection(samples, cfg.setup, "train", where)
+    valid_set = training_selection(samples, cfg.setup, "valid", where)
+    with_masks = cfg.setup == "C"
+    train_cache = CachedImages.build(train_set, data, with_masks=with_masks, desc="decode train", progress=progress)
+    valid_cache = CachedImages.build(valid_set, data, with_masks=with_masks, desc="decode valid", progress=progress)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.method, cfg.setup, cfg.options)
+    if cfg.init:
+        load_timm_weights(model, cfg.init)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dtype = autocast_dtype(cfg.precision, device)
+
+    history: list[dict] = []
+    best: list[tuple[float, int, str]] = []  # (val loss, epoch, file name)
+    start_epoch = 0
+    state_path = run_dir / STATE_FILE
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        if state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        elif state["epoch"] < cfg.epochs and progress:
+            tqdm.write("note: the finished run kept no optimizer state; Adam restarts for the added epochs")
+        start_epoch, history = state["epoch"], state["history"]
+        best = [tuple(b) for b in state["best"]]
+        if progress:
+            tqdm.write(f"resuming {run_dir} after epoch {start_epoch}")
+    resumed_from = start_epoch
+
+    net = model
+    if group.world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs):
+        order, flips = epoch_indices(len(train_cache), cfg.iters_per_epoch * cfg.batch_size, cfg.seed, epoch)
+        started, loss_sum = time.perf_counter(), 0.0
+        # a bar updated by hand: iterating a tqdm keeps its count local until it prints, so set_postfix
+        # would redraw a stale "0/N" for the whole epoch
+        bar = tqdm(total=cfg.iters_per_epoch, desc=f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False, unit="it")
+        for it in range(cfg.iters_per_epoch):
+            window = slice(it * cfg.batch_size, (it + 1) * cfg.batch_size)
+            index = order[window][group.rank::group.world_size]
+            batch = train_cache.batch(index, device=device, flip=flips[window][group.rank::group.world_size]
+                                      if data.hflip else None)
+            images = batch["image"].contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch["image"]
+            with autocast(device, dtype):
+                loss = model.loss(net(images), batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach())
+            if it % 5 == 0 or it == cfg.iters_per_epoch - 1:
+                bar.set_postfix(loss=f"{loss_sum / (it + 1):.4f}", refresh=False)
+            bar.update(1)
+        bar.close()
+        seconds = time.perf_counter() - started
+        group.average_buffers(model)
+        val_loss = _validate(model, valid_cache, cfg, device, dtype, group)
+        train_loss = group.sum([loss_sum / cfg.iters_per_epoch])[0] / group.world_size
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds,
+                  "images_per_s": cfg.iters_per_epoch * cfg.batch_size / seconds}
+        history.append(record)
+        if group.is_main:
+            best = _keep_best(run_dir, model, best, data, cfg, train_set, valid_set, epoch + 1, val_loss)
+            _save_state(state_path, model, optimizer, epoch + 1, history, best)
+            write_json(run_dir / "history.json", history)
+            if progress:
+                tqdm.write(f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, "
+                           f"val loss {val_loss:.4f}, {record['images_per_s']:.1f} img/s")
+        group.barrier()
+    if not history:
+        raise ConfigError(f"{run_dir}: no epoch was trained (train.epochs = {cfg.epochs})")
+    if group.is_main and start_epoch < cfg.epochs:
+        # finished: the optimizer state (2x the model for Adam) is only needed to resume a killed run
+        _save_state(state_path, model, None, cfg.epochs, history, best)
+    return RunResult(run_dir, run_dir / BEST_FILE, history, resumed_from, model)
+
+
+def _keep_best(run_dir: Path, model: Localizer, best: list, data: DataConfig, cfg: TrainConfig,
+               train_set: Sequence[Sample], valid_set: Sequence[Sample], epoch: int, val_loss: float) -> list:
+    name = f"epoch-{epoch:03d}.safetensors"
+    candidates = sorted(best + [(val_loss, epoch, name)])
+    kept, dropped = candidates[:cfg.keep_best], candidates[cfg.keep_best:]
+    if (val_loss, epoch, name) in kept:
+        save_checkpoint(run_dir / name, model, _card(data, cfg, model, train_set, valid_set, epoch, val_loss))
+    for _, _, old in dropped:
+        for path in (run_dir / old, (run_dir / old).with_suffix(".json")):
+            path.unlink(missing_ok=True)
+    top = run_dir / kept[0][2]
+    if top.exists():
+        for suffix in (".safetensors", ".json"):
+            with atomic_path(run_dir / BEST_FILE.replace(".safetensors", suffix)) as tmp:
+                shutil.copyfile(top.with_suffix(suffix), tmp)
+    return kept
+
+
+def _save_state(path: Path, model: Localizer, optimizer: torch.optim.Optimizer | None, epoch: int, history: list,
+                best: list) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
+                    "epoch": epoch,
+                    "history": history, "best": [list(b) for b in best]}, tmp)

@@ -1,0 +1,66 @@
+"""Identical preprocessing for real and fake images, and the decode-once tensor cache."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from PIL import Image
+
+import weakloc.data.cache as dataset_module
+from weakloc.config import DataConfig
+from weakloc.data.cache import CachedImages, preprocess_image
+from weakloc.data.samples import Sample, select
+
+
+def test_real_and_fake_share_one_preprocessing(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "real.png")
+    Image.fromarray(pixels).save(tmp_path / "fake.png")
+    samples = [Sample("real.png", tmp_path / "real.png", 0, "real", "train"),
+               Sample("fake.png", tmp_path / "fake.png", 1, "full", "train")]
+    data = DataConfig(input_size=32, resize="lanczos")
+    cache = CachedImages.build(samples, data, with_masks=True, progress=False)
+    assert np.array_equal(cache.images[0], cache.images[1])
+    expected = np.asarray(Image.fromarray(pixels).resize((32, 32), Image.LANCZOS)).transpose(2, 0, 1)
+    assert np.array_equal(cache.images[0], expected)
+    assert cache.masks[0].sum() == 0 and cache.masks[1].min() == 1  # real: nothing fake; full: all fake
+    batch = cache.batch([0, 1])
+    assert batch["image"].dtype == torch.float32 and -1 <= batch["image"].min() and batch["image"].max() <= 1
+    assert torch.allclose(batch["image"][0], torch.from_numpy(expected.copy()).float() / 127.5 - 1)
+    flipped = cache.batch([0, 1], flip=torch.tensor([True, False]))
+    assert torch.equal(flipped["image"][0], batch["image"][0].flip(-1))
+    assert torch.equal(flipped["image"][1], batch["image"][1])
+
+
+def test_masks_cached_at_input_size_nearest(tiny_data):
+    data, samples = tiny_data
+    local = select(samples, "train", ["local"])[:3]
+    cache = CachedImages.build(local, dataclasses.replace(data, input_size=32), with_masks=True, progress=False)
+    assert cache.masks.shape == (3, 32, 32) and set(np.unique(cache.masks)) <= {0, 1}
+    assert cache.masks.sum() > 0
+
+
+def test_memory_mapped_cache_decodes_only_once(tiny_data, tmp_path, monkeypatch):
+    data, samples = tiny_data
+    chosen = select(samples, "valid", ["real", "local"])
+    cfg = dataclasses.replace(data, cache_dir=str(tmp_path / "cache"))
+    calls = []
+    real_read = dataset_module.read_rgb
+    monkeypatch.setattr(dataset_module, "read_rgb", lambda p: calls.append(p) or real_read(p))
+    first = CachedImages.build(chosen, cfg, with_masks=True, progress=False)
+    assert len(calls) == len(chosen)
+    second = CachedImages.build(chosen, cfg, with_masks=True, progress=False)
+    assert len(calls) == len(chosen)  # nothing decoded the second time
+    assert np.array_equal(np.asarray(first.images), np.asarray(second.images))
+    assert np.array_equal(np.asarray(first.masks), np.asarray(second.masks))
+    assert isinstance(second.images, np.memmap)
+    other = CachedImages.build(chosen, dataclasses.replace(cfg, input_size=40), with_masks=True, progress=False)
+    assert other.images.shape[-1] == 40 and len(calls) == 2 * len(chosen)  # new settings, new cache
+
+
+def test_preprocess_image_keeps_size_when_equal():
+    image = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3))
+    assert np.array_equal(preprocess_image(image, 4, "lanczos"), np.asarray(image).transpose(2, 0, 1))
