@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 # imported in the order `weakloc --help` lists their commands; each registers its own
-from . import experiment, train, predict, evaluate, model, data  # noqa: F401, I001
+from . import experiment, train, predict, evaluate, data  # noqa: F401, I001
 from .common import app
 from .generate import app as generate_app
 
