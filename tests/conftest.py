@@ -61,3 +61,29 @@ def trained_checkpoint(tiny_data, tmp_path_factory) -> Path:
     result = train(tmp_path_factory.mktemp("ckpt") / "run", data,
                    tiny_train_config(setup="C", epochs=1, iters_per_epoch=4, batch_size=8), samples, progress=False)
     return result.best_checkpoint
+
+
+def make_dolos(root: Path, dataset: str = "mine", *, local: tuple[str, ...] = ("repaint",),
+               full: tuple[str, ...] = (), per_split: int = 4, size: int = 32) -> Path:
+    """A small DOLOS-layout dataset under ROOT/DATASET, as `weakloc generate` writes it (real + the given
+    generators; random pictures, a square mask per local fake); returns ROOT."""
+    import numpy as np
+
+    from weakloc.data.images import write_mask
+    from weakloc.files import save_image
+
+    rng = np.random.default_rng(0)
+    base = root / dataset
+    for split in ("train", "valid", "test"):
+        for i in range(per_split):
+            name = f"{split}-{i:03d}.png"
+            save_image(base / "real" / split / name, rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            for gen in full:
+                save_image(base / "fake" / gen / split / name, rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            for gen in local:
+                save_image(base / "fake" / gen / "images" / split / name,
+                           rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+                mask = np.zeros((size, size), bool)
+                mask[size // 4: size // 2 + i, size // 4: size // 2] = True
+                write_mask(base / "fake" / gen / "masks" / split / name, mask)
+    return root

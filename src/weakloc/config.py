@@ -175,5 +175,9 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any], *, ignore: tuple[
         if key in paths:
             a, b = _resolved(a), _resolved(b)
         if a != b:
-            lines.append(f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}")
+            lines.append(f"{key}: {_shown(before, key)} -> {_shown(after, key)}")
     return lines
+
+
+def _shown(values: dict[str, Any], key: str) -> str:
+    return repr(values[key]) if key in values else "(unset)"

@@ -176,6 +176,9 @@ def test_rerun_fills_gaps_and_refuses_other_settings(world, tmp_path):
     assert tree(tmp_path) == before and not stale.exists()
     refused = invoke(*args[:-1], "--radius", "3", "--generator", "telea", "--name", "biharmonic", code=2)
     assert "other settings" in refused and "--name" in refused
+    # only what differs, old -> new (not the two whole settings dictionaries)
+    assert "settings.inpainter: 'biharmonic' -> 'telea'" in refused and "settings.radius: (unset) -> 3" in refused
+    assert "plan" not in refused.split("other settings", 1)[1]
 
 
 def test_bad_inputs_are_clear_errors(world, tmp_path):

@@ -77,3 +77,23 @@ def test_cli_predict_empty_folder_and_pickle_checkpoint(trained_checkpoint, tmp_
     torch.save({"w": torch.zeros(2)}, tmp_path / "model.pt")
     result = CliRunner().invoke(app, ["info", str(tmp_path / "model.pt")])
     assert result.exit_code == 2 and "not a weakloc checkpoint" in result.output and "pickled" in result.output
+
+
+def test_predict_decodes_each_image_once_even_with_overlays(trained_checkpoint, mixed_folder, tmp_path,
+                                                           monkeypatch):
+    import weakloc.predict.detector as detector_module
+    from weakloc.predict.folder import predict_to_folder
+
+    reads: list[str] = []
+    original = detector_module.read_rgb
+
+    def counting(path, notes=None):
+        reads.append(str(path))
+        return original(path, notes)
+
+    monkeypatch.setattr(detector_module, "read_rgb", counting)
+    paths = sorted(p for p in mixed_folder.iterdir() if p.suffix != ".txt" and p.name != "broken.png")
+    summary = predict_to_folder(weakloc.load(trained_checkpoint), [(str(p), p) for p in paths], tmp_path / "out",
+                                progress=False)
+    assert len(summary["images"]) == len(paths) and all(row.get("overlay") for row in summary["images"])
+    assert sorted(reads) == sorted(str(p) for p in paths)  # one read per image, overlays included

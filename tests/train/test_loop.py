@@ -132,3 +132,32 @@ def test_two_process_ddp_on_cpu_stays_in_sync(tiny_root, tmp_path):
     losses = [[(h["train_loss"], h["val_loss"]) for h in r["history"]] for r in ranks]
     assert losses[0] == losses[1] and len(losses[0]) == 2  # the same all-reduced losses
     assert (tmp_path / "ddp" / "best.safetensors").exists()
+
+
+def test_the_training_bar_moves_with_the_iterations(tiny_data, tmp_path, monkeypatch):
+    """The bar shows iterations as they happen, not 0/N until the epoch ends."""
+    import weakloc.train.loop as loop
+
+    seen: list[tuple[int, int]] = []  # (bar count, total) each time the bar shows the loss
+
+    class Bar:
+        def __init__(self, *args, total=None, disable=False, **kwargs):
+            self.n, self.total = 0, total
+
+        def set_postfix(self, *args, **kwargs):
+            seen.append((self.n, self.total))
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            pass
+
+        @staticmethod
+        def write(text):
+            pass
+
+    monkeypatch.setattr(loop, "tqdm", Bar)
+    data, samples = tiny_data
+    train(tmp_path / "run", data, tiny_train_config(epochs=1, iters_per_epoch=11), samples, progress=True)
+    assert seen == [(0, 11), (5, 11), (10, 11)]  # iterations 1, 6 and 11 of 11
