@@ -161,33 +161,11 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     train_cache = CachedImages.build(train_set, data, with_masks=with_masks, desc="decode train", progress=progress)
     valid_cache = CachedImages.build(valid_set, data, with_masks=with_masks, desc="decode valid", progress=progress)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.method, cfg.setup, cfg.options)
-    if cfg.init:
-        load_timm_weights(model, cfg.init)
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
+    model = _build(cfg, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = autocast_dtype(cfg.precision, device)
-
-    history: list[dict] = []
-    best: list[tuple[float, int, str]] = []  # (val loss, epoch, file name)
-    start_epoch = 0
     state_path = run_dir / STATE_FILE
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        if state["optimizer"] is not None:
-            optimizer.load_state_dict(state["optimizer"])
-        elif state["epoch"] < cfg.epochs and progress:
-            tqdm.write("note: the finished run kept no optimizer state; Adam restarts for the added epochs")
-        start_epoch, history = state["epoch"], state["history"]
-        best = [tuple(b) for b in state["best"]]
-        if progress:
-            tqdm.write(f"resuming {run_dir} after epoch {start_epoch}")
-    resumed_from = start_epoch
-
+    start_epoch, history, best = _resume(state_path, model, optimizer, cfg, device, progress)
     net = model
     if group.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -195,28 +173,8 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
 
     model.train()
     for epoch in range(start_epoch, cfg.epochs):
-        order, flips = epoch_indices(len(train_cache), cfg.iters_per_epoch * cfg.batch_size, cfg.seed, epoch)
-        started, loss_sum = time.perf_counter(), 0.0
-        # a bar updated by hand: iterating a tqdm keeps its count local until it prints, so set_postfix
-        # would redraw a stale "0/N" for the whole epoch
-        bar = tqdm(total=cfg.iters_per_epoch, desc=f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False, unit="it")
-        for it in range(cfg.iters_per_epoch):
-            window = slice(it * cfg.batch_size, (it + 1) * cfg.batch_size)
-            index = order[window][group.rank::group.world_size]
-            batch = train_cache.batch(index, device=device, flip=flips[window][group.rank::group.world_size]
-                                      if data.hflip else None)
-            images = batch["image"].contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch["image"]
-            with autocast(device, dtype):
-                loss = model.loss(net(images), batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach())
-            if it % 5 == 0 or it == cfg.iters_per_epoch - 1:
-                bar.set_postfix(loss=f"{loss_sum / (it + 1):.4f}", refresh=False)
-            bar.update(1)
-        bar.close()
+        started = time.perf_counter()
+        loss_sum = _epoch(net, model, optimizer, train_cache, data, cfg, epoch, device, dtype, group, progress)
         seconds = time.perf_counter() - started
         group.average_buffers(model)
         val_loss = _validate(model, valid_cache, cfg, device, dtype, group)
@@ -237,7 +195,63 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     if group.is_main and start_epoch < cfg.epochs:
         # finished: the optimizer state (2x the model for Adam) is only needed to resume a killed run
         _save_state(state_path, model, None, cfg.epochs, history, best)
-    return RunResult(run_dir, run_dir / BEST_FILE, history, resumed_from, model)
+    return RunResult(run_dir, run_dir / BEST_FILE, history, start_epoch, model)
+
+
+def _build(cfg: TrainConfig, device: torch.device) -> Localizer:
+    """The run's model, seeded, optionally initialised from local timm weights, on its device."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.method, cfg.setup, cfg.options)
+    if cfg.init:
+        load_timm_weights(model, cfg.init)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _resume(state_path: Path, model: Localizer, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+            device: torch.device, progress: bool) -> tuple[int, list[dict], list[tuple[float, int, str]]]:
+    """Load the last epoch's state when there is one: (epochs done, history, best checkpoints)."""
+    if not state_path.exists():
+        return 0, [], []
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    if state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    elif state["epoch"] < cfg.epochs and progress:
+        tqdm.write("note: the finished run kept no optimizer state; Adam restarts for the added epochs")
+    if progress:
+        tqdm.write(f"resuming {state_path.parent} after epoch {state['epoch']}")
+    return state["epoch"], state["history"], [tuple(b) for b in state["best"]]
+
+
+def _epoch(net: torch.nn.Module, model: Localizer, optimizer: torch.optim.Optimizer, cache: CachedImages,
+           data: DataConfig, cfg: TrainConfig, epoch: int, device: torch.device, dtype: torch.dtype | None,
+           group: ProcessGroup, progress: bool) -> float:
+    """One epoch of ``cfg.iters_per_epoch`` optimizer steps; returns the sum of this process's batch losses."""
+    order, flips = epoch_indices(len(cache), cfg.iters_per_epoch * cfg.batch_size, cfg.seed, epoch)
+    loss_sum = 0.0
+    # a bar updated by hand: iterating a tqdm keeps its count local until it prints, so set_postfix
+    # would redraw a stale "0/N" for the whole epoch
+    bar = tqdm(total=cfg.iters_per_epoch, desc=f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}",
+               disable=not progress, leave=False, unit="it")
+    for it in range(cfg.iters_per_epoch):
+        window = slice(it * cfg.batch_size, (it + 1) * cfg.batch_size)
+        mine = slice(group.rank, None, group.world_size)  # this process's share of the global batch
+        batch = cache.batch(order[window][mine], device=device, flip=flips[window][mine] if data.hflip else None)
+        images = batch["image"].contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch["image"]
+        with autocast(device, dtype):
+            loss = model.loss(net(images), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach())
+        if it % 5 == 0 or it == cfg.iters_per_epoch - 1:
+            bar.set_postfix(loss=f"{loss_sum / (it + 1):.4f}", refresh=False)
+        bar.update(1)
+    bar.close()
+    return loss_sum
 
 
 def _keep_best(run_dir: Path, model: Localizer, best: list, data: DataConfig, cfg: TrainConfig,
