@@ -179,5 +179,10 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any], *, ignore: tuple[
     return lines
 
 
+def changes_block(changed: list[str]) -> str:
+    """The lines of :func:`changed_settings` as an indented block, under a ``(there -> now)`` heading."""
+    return "(there -> now):\n    " + "\n    ".join(changed)
+
+
 def _shown(values: dict[str, Any], key: str) -> str:
     return repr(values[key]) if key in values else "(unset)"

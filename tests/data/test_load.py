@@ -56,9 +56,12 @@ def test_the_dataset_folder_is_inferred_or_asked_for(tmp_path):
     assert load_samples(DataConfig(root=str(tmp_path / "other"), dataset="b"))[0].dataset == "b"
 
 
-def test_loading_never_builds_the_builtin_benchmark(tmp_path):
+def test_loading_never_builds_the_builtin_benchmark(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="weakloc data builtin"):
         load_samples(DataConfig(layout="builtin", root=str(tmp_path)))
     assert not (tmp_path / "builtin").exists()
+    monkeypatch.chdir(tmp_path)  # no data.root: the same default folder that ensure_builtin builds in
+    with pytest.raises(InputError, match="weakloc data builtin data`"):
+        load_samples(DataConfig(layout="builtin"))
     with pytest.raises(ConfigError, match="data.root is required"):
         load_samples(DataConfig())

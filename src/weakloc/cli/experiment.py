@@ -29,7 +29,6 @@ def demo(out: Annotated[Path, typer.Option(help="report folder")] = Path("runs/d
     guarded(go)
 
 
-
 @app.command()
 def experiment(name: Annotated[str, typer.Argument(help="experiment file, or a built-in name (see --list)")] = "",
                out: Annotated[Optional[Path], typer.Option(help="report folder (default runs/NAME)")] = None,
@@ -53,4 +52,3 @@ def experiment(name: Annotated[str, typer.Argument(help="experiment file, or a b
         if report.exists():
             typer.echo(report.read_text())
     guarded(go)
-

@@ -22,6 +22,12 @@ from .samples import SPLITS, Sample
 BUILTIN_DATASET = "builtin"
 DOLOS_DEFAULTS = {"full": ("p2",), "local": ("repaint-p2",)}  # the paper's main generators
 PREFERRED_DATASET = "celebahq"
+BUILTIN_ROOT = "data"  # where the built-in benchmark lives when data.root is unset
+
+
+def builtin_root(data: DataConfig) -> Path:
+    """The folder holding ``builtin/`` for a built-in configuration (the one place its default is decided)."""
+    return Path(data.root or BUILTIN_ROOT)
 
 
 def _is_dataset(folder: Path) -> bool:
@@ -57,16 +63,16 @@ def _choose_dataset(root: Path, notes: list[str]) -> str:
         return found[0]
     if PREFERRED_DATASET in found:
         others = ", ".join(f for f in found if f != PREFERRED_DATASET)
-        notes.append(f"data: using dataset {PREFERRED_DATASET!r} of {root} (also there: {others}; choose with --dataset)")
+        notes.append(f"data: using dataset {PREFERRED_DATASET!r} of {root} "
+                     f"(also there: {others}; choose with --dataset)")
         return PREFERRED_DATASET
     raise InputError(root, f"several dataset folders ({', '.join(found)})", "choose one with --dataset")
 
 
 def _choose_generators(base: Path, kind: str, given: list[str] | None, defaults: tuple[str, ...],
-                       notes: list[str]) -> list[str]:
+                       found: list[str], notes: list[str]) -> list[str]:
     if given is not None:
         return given
-    found = found_generators(base)[kind]
     chosen = [g for g in defaults if g in found]
     if chosen or not found:
         return chosen
@@ -79,23 +85,24 @@ def _choose_generators(base: Path, kind: str, given: list[str] | None, defaults:
 def resolve_dolos(data: DataConfig, notes: list[str] | None = None) -> DataConfig:
     """The DOLOS (or built-in) configuration with ``dataset``, ``full`` and ``local`` decided (module doc)."""
     notes = [] if notes is None else notes
-    if not data.root:
-        if data.layout == "builtin":
-            raise ConfigError("data.root is required for the builtin layout (the folder holding builtin/)")
-        raise ConfigError("data.root is required for the dolos layout (the folder holding celebahq/, ffhq/)")
-    root = Path(data.root)
     if data.layout == "builtin":
+        root = builtin_root(data)
         if not (root / BUILTIN_DATASET / "builtin.json").is_file():
             raise InputError(root / BUILTIN_DATASET, "the built-in benchmark is not there",
                              f"build it with `weakloc data builtin {root}` (the main job builds it by itself)")
         dataset, defaults = BUILTIN_DATASET, {"full": (), "local": ()}  # every generator it holds
     else:
+        if not data.root:
+            raise ConfigError("data.root is required for the dolos layout (the folder holding celebahq/, ffhq/)")
+        root = Path(data.root)
         dataset = data.dataset if data.dataset is not None else _choose_dataset(root, notes)
         defaults = DOLOS_DEFAULTS
     base = root / dataset if dataset else root
-    full = _choose_generators(base, "full", data.full, defaults["full"], notes)
-    local = _choose_generators(base, "local", data.local, defaults["local"], notes)
-    return dataclasses.replace(data, layout="dolos", dataset=dataset, full=full, local=local)
+    found = found_generators(base)
+    full = _choose_generators(base, "full", data.full, defaults["full"], found["full"], notes)
+    local = _choose_generators(base, "local", data.local, defaults["local"], found["local"], notes)
+    return dataclasses.replace(data, layout="dolos", root=str(root) if data.layout == "builtin" else data.root,
+                               dataset=dataset, full=full, local=local)
 
 
 def load_samples(data: DataConfig, notes: list[str] | None = None) -> tuple[DataConfig, list[Sample]]:

@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from ..files import atomic_path, write_json
+from ..files import atomic_path, write_json, write_text
 
 
 def write_results(result: dict, out_dir: str | Path) -> Path:
@@ -21,8 +21,7 @@ def write_results(result: dict, out_dir: str | Path) -> Path:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    with atomic_path(out_dir / "metrics.md") as tmp:
-        tmp.write_text(metrics_markdown(summary))
+    write_text(out_dir / "metrics.md", metrics_markdown(summary))
     return out_dir
 
 

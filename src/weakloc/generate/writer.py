@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..config import changed_settings
+from ..config import changed_settings, changes_block
 from ..data.images import write_mask
 from ..errors import ConfigError, InputError
 from ..device import launch_env, launched_by_torchrun
@@ -106,8 +106,7 @@ def check_spec(path: Path, spec: dict) -> None:
         new = json.loads(json.dumps(spec))
         if old != new:
             changed = changed_settings(old, new) if isinstance(old, dict) else ["(unreadable settings file)"]
-            raise InputError(path, "this folder holds output made with other settings (there -> now):\n    "
-                             + "\n    ".join(changed),
+            raise InputError(path, f"this folder holds output made with other settings {changes_block(changed)}",
                              "choose another output name (--name / --out), or delete that folder to start over")
         return
     write_json(path, spec)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import DataConfig, TrainConfig, changed_settings, to_dict
+from ..config import DataConfig, TrainConfig, changed_settings, changes_block, to_dict
 from ..data.cache import CachedImages
 from ..data.samples import Sample, training_selection
 from ..device import ProcessGroup, autocast, autocast_dtype, pick_device
@@ -92,9 +92,8 @@ def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
         for item in run_dir.iterdir():
             shutil.rmtree(item) if item.is_dir() else item.unlink()
         return
-    raise ConfigError(f"{run_dir} holds a different run; changed settings (there -> now):\n    "
-                      + "\n    ".join(changed)
-                      + "\n  fix: choose another output folder, or pass --overwrite to delete it")
+    raise ConfigError(f"{run_dir} holds a different run; changed settings {changes_block(changed)}"
+                      "\n  fix: choose another output folder, or pass --overwrite to delete it")
 
 
 def _card(data: DataConfig, cfg: TrainConfig, model: Localizer, train: Sequence[Sample], valid: Sequence[Sample],

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ...config import changed_settings
+from ...config import changed_settings, changes_block
 from ...data.images import write_mask
 from ...errors import InputError
 from ...files import atomic_path, save_image, write_json
@@ -54,8 +54,9 @@ def build_builtin(root: str | Path, *, n: int = 360, size: int = 96, seed: int =
         old = json.loads(spec_file.read_text())
         if old.get("spec") != spec:
             changed = changed_settings(old.get("spec") or {}, spec)
-            raise InputError(spec_file, "folder holds a built-in dataset made with other settings (there -> now):\n"
-                             "    " + "\n    ".join(changed), "choose another data.root, or delete that folder to rebuild it")
+            raise InputError(spec_file, "folder holds a built-in dataset made with other settings "
+                             + changes_block(changed),
+                             "choose another data.root, or delete that folder to rebuild it")
         if old.get("complete"):
             return base
     write_json(spec_file, {"spec": spec, "complete": False})
