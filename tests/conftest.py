@@ -11,7 +11,7 @@ import torch
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-TINY = {"n": 40, "size": 48, "seed": 3}
+TINY = {"n": 40, "size": 32, "seed": 3}  # the built-in benchmark's "quick" preset with 40 crops per source
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,11 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
-    """ROOT with ROOT/builtin in the DOLOS layout: 28 train, 4 valid, 8 test images of each kind, 48 px."""
-    from weakloc.generate.builtin import build_builtin
+    """ROOT with ROOT/builtin in the DOLOS layout: per source 28 train, 4 valid, 8 test images of each kind, 32 px."""
+    from weakloc.generate.builtin import build_builtin, spec_from
 
     root = tmp_path_factory.mktemp("tiny")
-    build_builtin(root, progress=False, **TINY)
+    build_builtin(root, spec_from(TINY["n"], TINY["size"], TINY["seed"], "quick"), progress=False)
     return root
 
 
@@ -39,7 +39,7 @@ def tiny_data(tiny_root):
     from weakloc.data.load import load_samples
 
     data = DataConfig(layout="builtin", root=str(tiny_root), builtin_images=TINY["n"], builtin_size=TINY["size"],
-                      builtin_seed=TINY["seed"], input_size=48)
+                      builtin_seed=TINY["seed"], builtin_preset="quick", input_size=48)
     return load_samples(data)
 
 

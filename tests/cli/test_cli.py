@@ -16,7 +16,7 @@ from weakloc.cli import app
 
 runner = CliRunner()
 DATA = ["--layout", "builtin", "--set", f"data.builtin_images={TINY['n']}", "--set", f"data.builtin_size={TINY['size']}",
-        "--set", f"data.builtin_seed={TINY['seed']}", "--set", "data.input_size=48"]
+        "--set", f"data.builtin_seed={TINY['seed']}", "--set", "data.builtin_preset=quick", "--set", "data.input_size=48"]
 
 
 def invoke(*args):
@@ -61,7 +61,7 @@ def test_train_predict_evaluate_info(trained, tiny_root, tmp_path):
 
 
 def test_evaluate_a_folder_of_heatmaps_from_an_external_localizer(tiny_root, tmp_path):
-    masks = sorted((tiny_root / "builtin/fake/telea/masks/test").iterdir())
+    masks = sorted((tiny_root / "builtin/photos-a/fake/repaint/masks/test").iterdir())
     (tmp_path / "heat").mkdir()
     for m in masks:  # a perfect external localizer: the mask itself, white = fake
         fake = np.asarray(Image.open(m).convert("L")) < 128
@@ -99,7 +99,7 @@ def test_main_job_demo_at_tiny_size(tiny_root, tmp_path):
     """`weakloc demo` (what `make demo` runs) through the installed console entry point."""
     cmd = [sys.executable, "-m", "weakloc.cli", "demo", "--out", str(tmp_path / "demo"), "--data-root", str(tiny_root)]
     for key, value in (("data.builtin_images", TINY["n"]), ("data.builtin_size", TINY["size"]),
-                       ("data.builtin_seed", TINY["seed"]), ("data.input_size", 48), ("train.epochs", 1),
+                       ("data.builtin_seed", TINY["seed"]), ("data.builtin_preset", "quick"), ("data.input_size", 48), ("train.epochs", 1),
                        ("train.iters_per_epoch", 2), ("train.batch_size", 8)):
         cmd += ["--set", f"{key}={value}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

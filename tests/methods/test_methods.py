@@ -250,7 +250,7 @@ def test_table2_runs_end_to_end_at_tiny_size(tmp_path, tiny_root) -> None:
 
     exp = load_experiment("builtin-table2", [
         f"data.root={tiny_root}", f"data.builtin_images={TINY['n']}", f"data.builtin_size={TINY['size']}",
-        f"data.builtin_seed={TINY['seed']}", f"data.input_size={TINY['size']}",
+        f"data.builtin_seed={TINY['seed']}", "data.builtin_preset=quick", f"data.input_size={TINY['size']}",
         "train.epochs=1", "train.iters_per_epoch=1", "train.batch_size=4", "train.keep_best=1"])
     for run in exp.runs:  # command-line settings win over the file's per-run values
         assert run.train["epochs"] == 1 and run.train["batch_size"] == 4

@@ -18,7 +18,7 @@ from weakloc.errors import InputError
 def mixed_folder(tiny_root, tmp_path_factory):
     """Images of several formats, modes and sizes, plus one broken file."""
     folder = tmp_path_factory.mktemp("mixed")
-    base = Image.open(tiny_root / "builtin/fake/telea/images/test/test-00001.png").convert("RGB")
+    base = Image.open(tiny_root / "builtin/photos-a/fake/repaint/images/test/test-00001.png").convert("RGB")
     base.resize((70, 50)).save(folder / "small.jpg", quality=92)
     base.resize((130, 97)).convert("L").save(folder / "gray.png")
     base.resize((64, 64)).convert("RGBA").save(folder / "alpha.webp")

@@ -40,7 +40,7 @@ def _post(url: str, data: bytes) -> tuple[int, dict]:
 
 def test_api_endpoint_agrees_with_the_python_api(server, tiny_root, tmp_path):
     detector, url = server
-    path = tiny_root / "builtin/fake/telea/images/test/test-00002.png"
+    path = tiny_root / "builtin/photos-a/fake/repaint/images/test/test-00002.png"
     status, answer = _post(url, path.read_bytes())
     assert status == 200
     assert answer["score"] == pytest.approx(detector.predict(path).score, abs=1e-6)
@@ -53,7 +53,7 @@ def test_api_endpoint_agrees_with_the_python_api(server, tiny_root, tmp_path):
 def test_page_upload_shows_score_overlay_and_mask(server, tiny_root, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')")
     detector, url = server
-    image = Image.open(tiny_root / "builtin/fake/telea/images/test/test-00004.png").resize((120, 90))
+    image = Image.open(tiny_root / "builtin/photos-a/fake/repaint/images/test/test-00004.png").resize((120, 90))
     image.save(tmp_path / "upload.png")
     expected = detector.predict(tmp_path / "upload.png")
     args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

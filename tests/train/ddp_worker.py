@@ -13,8 +13,8 @@ from weakloc.train.loop import train
 
 root, out = sys.argv[1], sys.argv[2]
 torch.set_num_threads(1)
-data, samples = load_samples(DataConfig(layout="builtin", root=root, builtin_images=40, builtin_size=48, builtin_seed=3,
-                                        input_size=48))
+data, samples = load_samples(DataConfig(layout="builtin", root=root, builtin_images=40, builtin_size=32, builtin_seed=3,
+                                        builtin_preset="quick", input_size=48))
 cfg = TrainConfig(method="patches", setup="B", epochs=2, iters_per_epoch=3, batch_size=4, val_batch_size=8,
                   precision="fp32", options={"init": "default"})
 result = train(out, data, cfg, samples, progress=False)

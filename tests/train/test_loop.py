@@ -71,7 +71,7 @@ def test_finished_run_is_reused_and_a_different_run_is_refused(tiny_data, tmp_pa
 def _cli_train(root: Path, out: Path, epochs: int) -> list[str]:
     return [sys.executable, "-m", "weakloc.cli", "train", "--out", str(out), "--method", "patches", "--setup", "B",
             "--layout", "builtin", "--root", str(root), "--set", f"data.builtin_images={TINY['n']}",
-            "--set", f"data.builtin_size={TINY['size']}", "--set", f"data.builtin_seed={TINY['seed']}",
+            "--set", f"data.builtin_size={TINY['size']}", "--set", f"data.builtin_seed={TINY['seed']}", "--set", "data.builtin_preset=quick",
             "--set", "data.input_size=48", "--set", f"train.epochs={epochs}", "--set", "train.iters_per_epoch=25",
             "--set", "train.batch_size=4", "--set", "train.precision=fp32", "--set", "train.options={init='default'}"]
 

@@ -48,7 +48,9 @@ NAMES_HELP = "comma-separated or repeated"
 class DataOptions:
     """The data options of train / evaluate / predict / data summary, as given on the command line."""
 
-    layout: Annotated[Optional[str], typer.Option(help="dolos | folder | manifest | builtin  [default: dolos]")] = None
+    # help texts are Rich markup: a literal "[" is escaped (else "[data]" vanishes, read as a style tag)
+    layout: Annotated[Optional[str], typer.Option(
+        help="dolos | folder | manifest | builtin  \\[default: dolos]")] = None
     root: Annotated[Optional[str], typer.Option(help="dolos/builtin: folder holding DATASET/ (e.g. wacv_data)")] = None
     dataset: Annotated[Optional[str], typer.Option(
         help="dolos: dataset subfolder (celebahq, ffhq; default: the only one there, else celebahq)")] = None
@@ -61,7 +63,7 @@ class DataOptions:
              "folder: path")] = None
     masks: Annotated[Optional[str], typer.Option(help="folder layout: masks of the local fakes")] = None
     manifest: Annotated[Optional[str], typer.Option(help="manifest layout: CSV/JSONL file")] = None
-    data_file: Annotated[Optional[Path], typer.Option("--data", help="TOML file with a [data] table")] = None
+    data_file: Annotated[Optional[Path], typer.Option("--data", help="TOML file with a \\[data] table")] = None
     sets: Sets = None
 
     FLAGS = ("layout", "root", "dataset", "real", "full", "local", "masks", "manifest")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,14 +12,24 @@ from .common import DataOptions, data_app, guarded, load_data, with_data_options
 
 @data_app.command("builtin")
 def data_builtin(root: Annotated[Path, typer.Argument(help="folder to write ROOT/builtin into")] = Path("data"),
-                 n: Annotated[int, typer.Option(help="crops per kind (real, local fake, full fake)")] = 360,
-                 size: Annotated[int, typer.Option(help="crop size in pixels")] = 96,
-                 seed: Annotated[int, typer.Option(help="random seed")] = 0) -> None:
-    """Build the small built-in dataset (DOLOS layout) from photographs shipped inside installed packages."""
+                 size_preset: Annotated[str, typer.Option("--preset", help="default (1000 crops per source, "
+                                                          "minutes) | quick (20 per source, seconds; for tests)")]
+                 = "default",
+                 n: Annotated[Optional[int], typer.Option(help="crops per source (split 70/10/20)  "
+                                                                "[default: the preset's]")] = None,
+                 size: Annotated[Optional[int], typer.Option(help="image side, px (multiple of 16)  "
+                                                                  "[default: 32, the shipped generators' size]")]
+                 = None,
+                 seed: Annotated[int, typer.Option(help="random seed")] = 0,
+                 quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False) -> None:
+    """Build the built-in benchmark (DOLOS layout): crops of photographs shipped inside installed packages,
+    inpainted by RePaint / RePaint-LDM on weakloc's shipped diffusion models and by classical inpainters."""
     def go():
         from ..generate.builtin import build_builtin
+        from ..generate.builtin.build import spec_from
 
-        typer.echo(f"built-in dataset: {build_builtin(root, n=n, size=size, seed=seed)}")
+        base = build_builtin(root, spec_from(n, size, seed, size_preset), progress=not quiet)
+        typer.echo(f"built-in benchmark: {base} (contents: {base / 'contents.md'})")
     guarded(go)
 
 

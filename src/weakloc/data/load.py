@@ -20,6 +20,8 @@ from .layouts import dolos_samples, folder_samples, manifest_samples
 from .samples import SPLITS, Sample
 
 BUILTIN_DATASET = "builtin"
+BUILTIN_MAIN_SOURCE = "photos-a"  # the built-in benchmark's main source (photos-b is the other)
+BUILTIN_DEFAULTS = {"full": ("ddpm",), "local": ("repaint",)}  # the paper's P2 / Repaint-P2 roles
 DOLOS_DEFAULTS = {"full": ("p2",), "local": ("repaint-p2",)}  # the paper's main generators
 PREFERRED_DATASET = "celebahq"
 BUILTIN_ROOT = "data"  # where the built-in benchmark lives when data.root is unset
@@ -86,11 +88,11 @@ def resolve_dolos(data: DataConfig, notes: list[str] | None = None) -> DataConfi
     """The DOLOS (or built-in) configuration with ``dataset``, ``full`` and ``local`` decided (module doc)."""
     notes = [] if notes is None else notes
     if data.layout == "builtin":
-        root = builtin_root(data)
-        if not (root / BUILTIN_DATASET / "builtin.json").is_file():
-            raise InputError(root / BUILTIN_DATASET, "the built-in benchmark is not there",
-                             f"build it with `weakloc data builtin {root}` (the main job builds it by itself)")
-        dataset, defaults = BUILTIN_DATASET, {"full": (), "local": ()}  # every generator it holds
+        root = builtin_root(data) / BUILTIN_DATASET
+        if not (root / "builtin.json").is_file():
+            raise InputError(root, "the built-in benchmark is not there",
+                             f"build it with `weakloc data builtin {root.parent}` (the main job builds it by itself)")
+        dataset, defaults = data.dataset or BUILTIN_MAIN_SOURCE, BUILTIN_DEFAULTS
     else:
         if not data.root:
             raise ConfigError("data.root is required for the dolos layout (the folder holding celebahq/, ffhq/)")

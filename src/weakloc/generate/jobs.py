@@ -66,7 +66,12 @@ def export_real(plan: str | Path, root: str | Path, dataset: str, *, shard: Shar
 def inpaint_plan(plan: str | Path, root: str | Path, dataset: str, name: str, inpainter, *, seed: int = 0,
                  batch_size: int = 1, shard: Shard = Shard(), limit: int | None = None,
                  progress: bool = True) -> Report:
-    """Inpaint every (source, mask) of the plan with ``inpainter`` into ``ROOT/DATASET/fake/NAME``."""
+    """Inpaint every (source, mask) of the plan with ``inpainter`` into ``ROOT/DATASET/fake/NAME``.
+
+    ``batch_size`` is recorded with the settings: batches of another size may round pixels differently (and
+    shards cut the run in batches), so a rerun with another one is refused."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
     spec, rows = read_plan(plan)
     plan = Path(plan)
     base = _dataset_dir(root, dataset)
@@ -75,7 +80,8 @@ def inpaint_plan(plan: str | Path, root: str | Path, dataset: str, name: str, in
     inpainter.check_size(size)
     settings = inpainter.settings()
     check_spec(folder / "generator.json", {"generator": inpainter.name, "settings": settings, "seed": seed,
-                                           "plan": spec})  # not --limit: a longer run extends a shorter one
+                                           "batch_size": batch_size, "plan": spec})  # not --limit (see docs)
+    available = len(rows)
     rows = rows[:limit] if limit else rows
     jobs = [Job(r["id"], (folder / "images" / r["split"] / f"{r['id']}.png",
                           folder / "masks" / r["split"] / f"{r['id']}.png"), r) for r in rows]
@@ -95,12 +101,13 @@ def inpaint_plan(plan: str | Path, root: str | Path, dataset: str, name: str, in
                    "attribute": job.data.get("attribute"), "mask_area": round(float(truth[i].mean()), 6),
                    "seed": seeds[i], "settings": settings}
             if not np.array_equal(truth[i], masks[i]):
-                row["inpainted_mask"] = row["plan_mask"]  # the decoded-LDM policy: truth is the whole image
+                row["inpainted_mask"] = row["plan_mask"]  # the decoded-whole LDM policy: truth is the whole image
             results.append(Done([Output(mask_path, truth[i], mask=True), Output(image_path, out[i])], [row]))
         return results
 
     return run_jobs(jobs, compute, manifest=base / f"manifest-{name}.jsonl", work=base / ".weakloc" / name,
-                    batch_size=batch_size, shard=shard, desc=name, progress=progress)
+                    batch_size=batch_size, shard=shard, desc=name, available=available if limit else None,
+                    progress=progress)
 
 
 def regenerate_plan(plan: str | Path, root: str | Path, dataset: str, name: str, generator, *, seed: int = 0,
@@ -134,9 +141,15 @@ def parse_counts(items: Sequence[str]) -> dict[str, int]:
     for item in (part for text in items for part in text.split(",") if part.strip()):
         split, _, number = item.partition("=")
         split = split.strip()
-        if split not in SPLITS or not number.strip().isdigit():
-            raise ConfigError(f"--count takes SPLIT=N with SPLIT in {', '.join(SPLITS)}, not {item!r}")
-        counts[split] = int(number)
+        if split not in SPLITS:
+            raise ConfigError(f"--count takes SPLIT=N with SPLIT one of {', '.join(SPLITS)}, not {item!r}")
+        try:
+            counts[split] = int(number)
+        except ValueError:
+            raise ConfigError(f"--count {item!r}: N must be a whole number of images (SPLIT=N, e.g. test=900)") \
+                from None
+        if counts[split] < 0:
+            raise ConfigError(f"--count {item!r}: N must be at least 0")
     if not counts or not sum(counts.values()):
         raise ConfigError("--count: ask for at least one image, e.g. --count test=100")
     return counts
@@ -144,12 +157,13 @@ def parse_counts(items: Sequence[str]) -> dict[str, int]:
 
 def sample_images(root: str | Path, dataset: str, name: str, sampler, counts: dict[str, int], *, seed: int = 0,
                   batch_size: int = 1, shard: Shard = Shard(), progress: bool = True) -> Report:
-    """Fully generated images from noise into ``ROOT/DATASET/fake/NAME/{split}/{split}-NNNNNN.png``."""
+    """Fully generated images from noise into ``ROOT/DATASET/fake/NAME/{split}/{split}-NNNNNN.png``
+    (``batch_size`` is recorded with the settings, as in :func:`inpaint_plan`)."""
     base = _dataset_dir(root, dataset)
     folder = base / "fake" / _check_name(name)
     settings = sampler.settings()
     check_spec(folder / "generator.json", {"generator": sampler.name, "settings": settings, "seed": seed,
-                                           "counts": counts})
+                                           "batch_size": batch_size, "counts": counts})
     jobs = [Job(f"{split}-{i:06d}", (folder / split / f"{split}-{i:06d}.png",), {"split": split})
             for split in SPLITS for i in range(counts.get(split, 0))]
 

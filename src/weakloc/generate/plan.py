@@ -17,7 +17,7 @@ import numpy as np
 from ..data.samples import SPLITS
 from ..errors import ConfigError, InputError
 from .masks.faceparts import (ATTRIBUTES, MAX_DILATION, annotation_root, celebahq_id, celebamask_attributes,
-                              draw_attributes, face_part_mask)
+                              dilation_kernel, draw_attributes, face_part_mask)
 from .masks.generic import GENERIC_KINDS, AreaSpec, generic_mask
 from .seeds import derive_seed, numpy_rng
 from .sources import Source, list_sources, prepare
@@ -59,7 +59,7 @@ class _MaskDrawer:
     annotations: Path | None
     detector: object | None  # a landmarks.FaceLandmarkParts, when --landmarks
     attributes: Sequence[str] | None
-    max_dilation: int
+    max_dilation: int  # px at this plan's size (already scaled from the 256-px value)
     no_face: str
 
     def parts(self, source: Source, image: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
@@ -114,23 +114,30 @@ def make_plan(images: str | Path, out: str | Path, *, size: int = 256, kind: str
 
     Face parts come from CelebAMask-HQ ``annotations``; with ``landmarks`` too, images without an annotation
     get landmark parts instead of an error. ``attributes`` defaults to all six for annotations and to all but
-    glasses for landmarks (landmarks cannot tell whether glasses are worn)."""
+    glasses for landmarks (landmarks cannot tell whether glasses are worn). ``max_dilation`` is the largest
+    dilation kernel of eyes, mouth and nose at 256 px; it is scaled to ``size`` (:func:`dilation_kernel`)."""
     if kind not in MASK_KINDS:
         raise ConfigError(f"--kind must be one of {', '.join(MASK_KINDS)}, not {kind!r}")
     if kind == "face" and not (annotations or landmarks):
         raise ConfigError("face masks need --annotations (CelebAMask-HQ) or --landmarks")
     if no_face not in NO_FACE_POLICIES:
         raise ConfigError(f"--no-face must be one of {', '.join(NO_FACE_POLICIES)}")
-    if per_image < 1 or size < 8:
-        raise ConfigError("--per-image must be >= 1 and --size >= 8")
+    for option, value, least in (("--size", size, 8), ("--per-image", per_image, 1),
+                                 ("--max-dilation", max_dilation, 0), ("--limit", limit, 1)):
+        if value is not None and value < least:
+            raise ConfigError(f"{option} must be at least {least}, not {value}")
     out = Path(out)
     if annotations:
         annotations = annotation_root(annotations)  # a wrong folder fails now, not as "no annotation" per image
-    sources = list_sources(images, split=split, split_file=split_file, split_ratios=split_ratios, limit=limit)
+    sources = list_sources(images, split=split, split_file=split_file, split_ratios=split_ratios)
+    available = len(sources)
+    sources = sources[:limit] if limit else sources
+    kernel = dilation_kernel(max_dilation, size)
     spec = {"format": PLAN_FORMAT, "images": str(Path(images).resolve()), "size": size, "kind": kind,
             "per_image": per_image, "seed": seed, "area": str(area),
             "annotations": str(Path(annotations).resolve()) if annotations else None, "landmarks": landmarks,
             "attributes": list(attributes) if attributes else None, "max_dilation": max_dilation,
+            "max_dilation_px": kernel,  # at this size (max_dilation is for 256 px)
             "no_face": no_face, "split": split, "split_file": str(Path(split_file).resolve()) if split_file else None,
             "split_ratios": list(split_ratios)}  # not --limit: a longer run extends a shorter one
     check_spec(out / "plan.json", spec)
@@ -141,11 +148,11 @@ def make_plan(images: str | Path, out: str | Path, *, size: int = 256, kind: str
         from .masks.landmarks import FaceLandmarkParts
 
         detector = FaceLandmarkParts()
-    draw = _MaskDrawer(kind, size, seed, area, annotations, detector, attributes, max_dilation, no_face)
+    draw = _MaskDrawer(kind, size, seed, area, annotations, detector, attributes, kernel, no_face)
     try:
         return run_jobs(jobs, lambda batch: [draw(job.data["source"], job.outputs, out) for job in batch],
                         manifest=out / "plan.jsonl", work=out / ".weakloc", shard=shard, desc="masks", unit="image",
-                        progress=progress)
+                        nouns=("images", "masks"), available=available if limit else None, progress=progress)
     finally:
         if detector is not None:
             detector.close()

@@ -1,7 +1,7 @@
 """Source images for generation: which files, which split, and the one way they are resized.
 
 Every generator and the real-image export read sources through :func:`prepare`, so reals and fakes get
-identical preprocessing (centre square crop, then a LANCZOS resize to the generation size).
+identical preprocessing (centre square crop, then a bicubic resize to the generation size, as the paper resized its sources).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def list_sources(images: str | Path, *, split: str | None = None, split_file: st
 
 
 def prepare(path: str | Path, size: int) -> np.ndarray:
-    """Read an image, crop its centre square, resize to ``size`` x ``size`` (LANCZOS) -> HxWx3 uint8."""
+    """Read an image, crop its centre square, resize to ``size`` x ``size`` -> HxWx3 uint8. Bicubic, as the paper
+    resized its sources (§4: CelebA-HQ / FFHQ to 256 px), so that every generator and the reals see the same pixels."""
     image = read_rgb(path)
     width, height = image.size
     side = min(width, height)
@@ -89,5 +90,5 @@ def prepare(path: str | Path, size: int) -> np.ndarray:
         left, top = (width - side) // 2, (height - side) // 2
         image = image.crop((left, top, left + side, top + side))
     if side != size:
-        image = image.resize((size, size), Image.Resampling.LANCZOS)
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.uint8).copy()

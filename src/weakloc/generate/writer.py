@@ -7,8 +7,10 @@ A run is a list of jobs in a fixed order; each job writes a few files and yields
 - **Resumable**: a job is done when all its files exist and its rows are in a row log; done jobs are skipped.
   Rows are logged (and fsynced) *before* the files are written, so a job is never counted done without them.
 - **Sharded**: jobs are grouped into chunks of ``batch_size`` in the fixed order and shard ``i/n`` takes
-  chunks ``i, i+n, ...``. A chunk is always computed whole (on resume too), so every image is made in the same
-  batch whatever the sharding: with per-image seeds the files are byte-identical to a single run.
+  chunks ``i, i+n, ...``; shards are numbered from 0, like torchrun ranks (``0/2`` and ``1/2``). A chunk is
+  always computed whole (on resume too), so every image is made in the same batch whatever the sharding: with
+  per-image seeds the files are byte-identical to a single run. The batch size is therefore part of a run's
+  settings (``jobs.py`` records it where it matters).
 - The manifest is written (atomically, rows in job order) by the shard that finds every job done; the row logs
   are then removed. Under ``torchrun`` each rank takes its shard from RANK / WORLD_SIZE.
 """
@@ -50,10 +52,23 @@ class Shard:
         try:
             index, count = (int(v) for v in text.split("/"))
         except ValueError:
-            raise ConfigError(f"--shard must look like I/N (e.g. 0/4), not {text!r}") from None
+            raise ConfigError(f"--shard must look like I/N, shard I of N numbered from 0 (e.g. 0/4), "
+                              f"not {text!r}") from None
+        if count < 1:
+            raise ConfigError(f"--shard {text}: N (the number of shards) must be at least 1")
         if not 0 <= index < count:
-            raise ConfigError(f"--shard {text}: need 0 <= I < N")
+            raise ConfigError(f"--shard {text}: shards are numbered from 0, like torchrun ranks: "
+                              f"use {cls.names(count)}")
         return cls(index, count)
+
+    @staticmethod
+    def names(count: int) -> str:
+        """How the ``count`` shards of a run are written: ``0/2 and 1/2``; ``0/8, 1/8, ..., 7/8``."""
+        if count == 1:
+            return "0/1"
+        if count <= 4:
+            return ", ".join(f"{i}/{count}" for i in range(count - 1)) + f" and {count - 1}/{count}"
+        return f"0/{count}, 1/{count}, ..., {count - 1}/{count}"
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -81,19 +96,47 @@ class Done:
 
 @dataclass
 class Report:
-    total: int  # jobs in the whole run
+    total: int  # jobs in the whole run (after --limit)
     mine: int  # jobs of this shard
     skipped: int  # already done before this run
     written: int
     seconds: float
     complete: bool  # every job of every shard done, manifest written
     manifest: Path
+    rows: int = 0  # manifest rows written by this run
+    nouns: tuple[str, str] | None = None  # (job, row) nouns when a job writes several rows: ("images", "masks")
+    available: int | None = None  # jobs before --limit cut the run (None: no limit given)
+    pending: tuple[Shard, ...] = ()  # shards with jobs left (when not complete)
+
+    @property
+    def limited(self) -> bool:
+        """Whether --limit left jobs out: the manifest then covers only the first ``total`` jobs."""
+        return self.available is not None and self.available > self.total
 
     def summary(self) -> str:
         rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        state = f"complete, manifest {self.manifest}" if self.complete else "this shard done; other shards pending"
-        return (f"{self.written} written, {self.skipped} already there ({self.mine} of {self.total} in this shard, "
-                f"{rate:.2f}/s); {state}")
+        if self.nouns:
+            job, row = self.nouns
+            done = (f"{_count(self.rows, row)} written for {_count(self.written, job)}, "
+                    f"{_count(self.skipped, job)} already there ({self.mine} of {_count(self.total, job)} in this "
+                    f"shard, {rate:.2f} {job}/s)")
+        else:
+            done = (f"{self.written} written, {self.skipped} already there ({self.mine} of {self.total} in this "
+                    f"shard, {rate:.2f}/s)")
+        if not self.complete:
+            left = f": {', '.join(str(s) for s in self.pending)}" if self.pending else ""
+            state = f"this shard done; other shards pending{left} (shards are numbered from 0)"
+        elif self.limited:
+            state = (f"partial: stopped at --limit {self.total} of {self.available}; manifest {self.manifest} "
+                     "covers only these (rerun without --limit, or with a larger one, to continue)")
+        else:
+            state = f"complete, manifest {self.manifest}"
+        return f"{done}; {state}"
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 image``, ``2 images`` (``noun`` is the plural)."""
+    return f"{number} {noun[:-1] if number == 1 and noun.endswith('s') else noun}"
 
 
 def check_spec(path: Path, spec: dict) -> None:
@@ -107,7 +150,8 @@ def check_spec(path: Path, spec: dict) -> None:
         if old != new:
             changed = changed_settings(old, new) if isinstance(old, dict) else ["(unreadable settings file)"]
             raise InputError(path, f"this folder holds output made with other settings {changes_block(changed)}",
-                             "choose another output name (--name / --out), or delete that folder to start over")
+                             "rerun with the settings it was made with (the values left of ->), choose another "
+                             "output name (--name / --out), or delete that folder to start over")
         return
     write_json(path, spec)
 
@@ -186,11 +230,14 @@ class _RowLog:
 
 def run_jobs(jobs: Sequence[Job], compute: Callable[[list[Job]], list[Done]], *, manifest: Path, work: Path,
              batch_size: int = 1, shard: Shard = Shard(), desc: str = "generate", unit: str = "img",
+             nouns: tuple[str, str] | None = None, available: int | None = None,
              progress: bool = True) -> Report:
     """Run this shard's jobs (skipping done ones), then write ``manifest`` if every job is done.
 
     ``work`` holds the row logs while a run is incomplete. Manifest rows get a ``_job`` key (the job id) so
-    that a finished run can be extended or checked again without recomputing anything."""
+    that a finished run can be extended or checked again without recomputing anything. ``nouns`` names jobs
+    and rows in the report when a job writes several rows; ``available`` is the number of jobs before a
+    ``--limit`` cut ``jobs`` (the report then says the run is partial)."""
     if batch_size < 1:
         raise ConfigError("--batch-size must be at least 1")
     ids = [job.id for job in jobs]
@@ -208,7 +255,7 @@ def run_jobs(jobs: Sequence[Job], compute: Callable[[list[Job]], list[Done]], *,
 
     todo = [chunk for chunk in mine if not all(done(job) for job in chunk)]
     skipped = sum(done(job) for job in my_jobs)
-    written = 0
+    written = rows_written = 0
     started = time.perf_counter()
     label = desc if shard.count == 1 else f"{desc} [shard {shard}]"
     if todo:
@@ -226,12 +273,19 @@ def run_jobs(jobs: Sequence[Job], compute: Callable[[list[Job]], list[Done]], *,
                         for output in result.files:
                             _write(output)
                         written += 1
+                        rows_written += len(result.rows)
                         bar.update(1)
         finally:
             log.close()
     seconds = time.perf_counter() - started
     complete = _finish(jobs, work, manifest)
-    return Report(len(jobs), len(my_jobs), skipped, written, seconds, complete, manifest)
+    pending: tuple[Shard, ...] = ()
+    if not complete:
+        rows = _known_rows(work, manifest)
+        left = {number % shard.count for number, chunk in enumerate(chunks) if not all(done(job) for job in chunk)}
+        pending = tuple(Shard(index, shard.count) for index in sorted(left))
+    return Report(len(jobs), len(my_jobs), skipped, written, seconds, complete, manifest, rows=rows_written,
+                  nouns=nouns, available=available, pending=pending)
 
 
 def _finish(jobs: Sequence[Job], work: Path, manifest: Path) -> bool:

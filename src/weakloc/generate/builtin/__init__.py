@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from ...config import DataConfig
 from ...data.load import builtin_root
-from .build import build_builtin
+from .build import BuiltinSpec, build_builtin, spec_from
 
 
 def ensure_builtin(data: DataConfig, progress: bool = True) -> DataConfig:
     """Build (or complete) the built-in dataset that ``data`` names, if it does; returns ``data`` unchanged."""
     if data.layout == "builtin":
-        build_builtin(builtin_root(data), n=data.builtin_images, size=data.builtin_size, seed=data.builtin_seed,
-                      progress=progress)
+        spec = spec_from(data.builtin_images, data.builtin_size, data.builtin_seed, data.builtin_preset)
+        build_builtin(builtin_root(data), spec, progress=progress)
     return data
 
 
-__all__ = ["build_builtin", "ensure_builtin"]
+__all__ = ["BuiltinSpec", "build_builtin", "ensure_builtin", "spec_from"]

@@ -1,4 +1,5 @@
-"""Real photographs that installed registry packages carry inside themselves (no download).
+"""Real photographs that installed registry packages carry inside themselves (no download), and the two
+sources of the built-in benchmark made from them.
 
 Only freely licensed pictures are used; licences as stated by the packages' own documentation:
 - scikit-image ``skimage.data``: astronaut (NASA, public domain), camera (CC0), coffee (CC0, R. Michetti),
@@ -7,13 +8,22 @@ Only freely licensed pictures are used; licences as stated by the packages' own 
   Walters Art Museum), moon (public domain), brick, grass, gravel (CC0), clock (CC0, S. van der Walt);
 - scikit-learn ``load_sample_images``: china.jpg, flower.jpg (CC-BY 2.0).
 Grayscale pictures are stacked to RGB (the same conversion every loader applies).
+
+The two sources differ the way CelebA-HQ and FFHQ do in the paper: different pictures and different
+processing. ``photos-a`` keeps its crops lossless (PNG, like FFHQ); ``photos-b`` has other pictures and its
+crops went through JPEG at quality 80 (CelebA-HQ was made from JPEG originals). Crops are resized bicubic
+(with antialiasing, PIL), as the paper resized its sources (§4).
 """
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 SKIMAGE_PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
                   "retina", "coins", "moon", "brick", "grass", "gravel", "clock")
@@ -25,12 +35,47 @@ GRID = 4
 TILE_SPLITS = ("train",) * 11 + ("valid",) * 2 + ("test",) * 3
 
 
-def tiles_of(split: str) -> list[tuple[str, int, int]]:
+@dataclass(frozen=True)
+class PhotoSource:
+    """One source of the built-in benchmark: its pictures and how its crops are processed."""
+
+    name: str
+    pictures: tuple[str, ...]
+    jpeg_quality: int | None  # None: lossless
+    description: str
+
+    def process(self, crop: np.ndarray) -> np.ndarray:
+        if self.jpeg_quality is None:
+            return crop
+        buffer = io.BytesIO()
+        Image.fromarray(crop).save(buffer, format="JPEG", quality=self.jpeg_quality)
+        return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+SOURCES = {
+    "photos-a": PhotoSource("photos-a", ("astronaut", "coffee", "chelsea", "rocket", "china", "camera", "brick",
+                                         "grass"), None,
+                            "8 pictures (5 colour, 3 grayscale), lossless crops"),
+    "photos-b": PhotoSource("photos-b", ("flower", "retina", "immunohistochemistry", "hubble_deep_field", "coins",
+                                         "moon", "gravel", "clock"), 80,
+                            "8 other pictures (4 colour, 4 grayscale), crops JPEG-compressed at quality 80"),
+}
+
+
+def photo_source(name: str) -> PhotoSource:
+    if name not in SOURCES:
+        raise KeyError(f"unknown built-in source {name!r}; known: {', '.join(SOURCES)}")
+    return SOURCES[name]
+
+
+def tiles_of(split: str, pictures: tuple[str, ...] = BUILTIN_PHOTOS) -> list[tuple[str, int, int]]:
     """(picture, tile row, tile column) of one split; the same fixed assignment on every machine."""
     rng = np.random.default_rng(20231)
     chosen = []
-    for name in BUILTIN_PHOTOS:
+    for name in BUILTIN_PHOTOS:  # every picture draws its permutation, so a subset keeps the same tiles
         order = rng.permutation(len(TILE_SPLITS))
+        if name not in pictures:
+            continue
         for tile, where in enumerate(order):
             if TILE_SPLITS[where] == split:
                 chosen.append((name, tile // GRID, tile % GRID))
@@ -59,19 +104,20 @@ def load_photo(name: str) -> np.ndarray:
     raise KeyError(f"unknown built-in photo {name!r}; known: {', '.join(SKIMAGE_PHOTOS + SKLEARN_PHOTOS)}")
 
 
-def tile_crop(name: str, row: int, col: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A random square crop inside one tile of a built-in picture, resized to ``size``."""
+def tile(name: str, row: int, col: int) -> np.ndarray:
     photo = load_photo(name)
-    h, w = photo.shape[:2]
-    th, tw = h // GRID, w // GRID
-    return random_crop(photo[row * th:(row + 1) * th, col * tw:(col + 1) * tw], size, rng)
+    th, tw = photo.shape[0] // GRID, photo.shape[1] // GRID
+    return photo[row * th:(row + 1) * th, col * tw:(col + 1) * tw]
+
+
+def resize_bicubic(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.BICUBIC))
 
 
 def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator,
                 scale: tuple[float, float] = (0.6, 1.0)) -> np.ndarray:
-    """A square crop covering a random fraction ``scale`` of the shorter side, resized to ``size`` (area filter)."""
-    import cv2
-
+    """A square crop covering a random fraction ``scale`` of the shorter side, flipped at random, resized to
+    ``size`` (bicubic)."""
     h, w = photo.shape[:2]
     side = int(min(h, w) * rng.uniform(*scale))
     side = max(side, min(size, h, w))
@@ -79,4 +125,36 @@ def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator,
     crop = photo[y:y + side, x:x + side]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
-    return np.ascontiguousarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+    return resize_bicubic(np.ascontiguousarray(crop), size, size)
+
+
+# A benchmark crop covers 30-50% of a tile's shorter side, so a 32-px crop shows its content at the scale of a
+# 32-px training crop of a tile resized to TRAINING_SIDE (80 px, 32 / 80 = 40%): the shipped generators see
+# textures at the scale they learned them.
+CROP_FRACTION = (0.3, 0.5)
+TRAINING_SIDE = 80
+
+
+def source_crop(source: PhotoSource, split: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A processed crop of one of the source's tiles of ``split``."""
+    tiles = tiles_of(split, source.pictures)
+    return source.process(random_crop(tile(*tiles[rng.integers(len(tiles))]), size, rng, scale=CROP_FRACTION))
+
+
+def write_training_images(source: PhotoSource, out: str | Path, *, side: int = TRAINING_SIDE,
+                          split: str = "train") -> list[Path]:
+    """The source's ``split`` tiles, resized (bicubic) so that the shorter side is ``side`` and processed, as PNG
+    files in ``out``: what the source's generators are trained on (never its valid/test tiles); see CROP_FRACTION."""
+    from ...files import save_image
+
+    out = Path(out)
+    written = []
+    for name, row, col in tiles_of(split, source.pictures):
+        image = tile(name, row, col)
+        h, w = image.shape[:2]
+        scale = side / min(h, w)
+        image = source.process(resize_bicubic(image, max(side, round(w * scale)), max(side, round(h * scale))))
+        path = out / f"{name}-{row}{col}.png"
+        save_image(path, image)
+        written.append(path)
+    return written

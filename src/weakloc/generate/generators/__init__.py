@@ -51,11 +51,12 @@ class InpaintSettings:
     jump_length: int = 10
     jump_n_sample: int = 10
     eta: float = 1.0
-    policy: str = "paste"  # repaint-ldm outside the mask
+    policy: str = "decoded"  # repaint-ldm: decoded (the paper's dec(x^)) | paste | decoded-whole
     radius: int = 5  # telea / ns
     patch_size: int = 5  # patchmatch
     device: str = "auto"
     dtype: str = "float32"
+    precision: str = "auto"  # diffusion models: auto (bf16 autocast where native) | bf16 | fp32
 
 
 INPAINTERS: dict[str, Callable[[InpaintSettings], Inpainter]] = {}

@@ -6,6 +6,10 @@ Accepted layouts (the same for a folder and a hub repository):
 - a flat model folder: ``config.json`` + weights (+ ``scheduler_config.json``), as ``google/ddpm-celebahq-256``
   or ``UNet2DModel.save_pretrained``.
 Without a scheduler config the DDPM defaults (1000 steps, linear betas 1e-4..0.02) are used, with a warning.
+
+A hub id is looked up in the local Hugging Face cache only (``HF_HOME`` / ``HF_HUB_CACHE``), offline: nothing is
+downloaded while generating (GPU nodes often have no network, and torchrun would start one download per rank).
+Download a model beforehand with ``hf download ID``, or pass a folder.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ SCHEDULER_SUBFOLDERS = ("scheduler", None)
 AUTOENCODER_SUBFOLDERS = ("vqvae", "vae", None)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+CACHE_MARKERS = ("model_index.json", "config.json", "unet/config.json")
 
 
 def resolve_dtype(name: str) -> torch.dtype:
@@ -42,19 +47,42 @@ def _is_local(source: str) -> bool:
                      "pass a folder written by save_pretrained, or a hub id such as google/ddpm-ema-celebahq-256")
 
 
-def _candidates(source: str, subfolders: tuple[str | None, ...], filename: str) -> list[str | None]:
-    """Subfolders to try, in order; for a local folder only those that hold ``filename``."""
-    if not _is_local(source):
-        return list(subfolders)
-    root = Path(source)
+def _download_hint(repo_id: str) -> str:
+    return (f"download it beforehand on a machine with network: `hf download {repo_id}` (older huggingface_hub: "
+            f"`huggingface-cli download {repo_id}`), then point HF_HOME at that cache (copy it here if this machine "
+            "has no network); or pass a local folder saved with save_pretrained")
+
+
+def resolve_model(source: str | Path) -> str:
+    """A local folder for ``source``: the folder itself, or a hub id's snapshot in the local Hugging Face cache.
+
+    Offline only: a hub id that is not in the cache fails at once, saying how to download it (rather than
+    after minutes of connection retries)."""
+    source = str(source)
+    if _is_local(source):
+        return source
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    for marker in CACHE_MARKERS:  # a file every layout has one of; its snapshot folder is the model folder
+        found = try_to_load_from_cache(source, marker)
+        if isinstance(found, str):
+            return str(Path(found).parents[marker.count("/")])
+    raise InputError(source, f"no such folder here, and this hub model is not in the local Hugging Face cache "
+                             f"({constants.HF_HUB_CACHE}); models are not downloaded while generating",
+                     _download_hint(source))
+
+
+def _candidates(folder: str, subfolders: tuple[str | None, ...], filename: str) -> list[str | None]:
+    """Subfolders of a model folder to try, in order: those that hold ``filename``."""
+    root = Path(folder)
     return [sub for sub in subfolders if (root / (sub or "") / filename).is_file()]
 
 
 def _fail(source: str, what: str, errors: list[str]) -> InputError:
     detail = "; ".join(errors) if errors else "no config.json found in the folder or its unet/vqvae/vae subfolders"
     return InputError(source, f"cannot load the {what} ({detail})",
-                      "pass a folder saved with save_pretrained (config.json + diffusion_pytorch_model.safetensors), "
-                      "or a hub id reachable from this machine (set HF_HOME to a cache that holds it when offline)")
+                      "pass a folder saved with save_pretrained (config.json + diffusion_pytorch_model.safetensors); "
+                      "a hub model must be in the local cache whole (`hf download ID` fetches every file)")
 
 
 def _load_kwargs(dtype: torch.dtype) -> dict:
@@ -81,9 +109,10 @@ def load_scheduler_config(source: str) -> dict:
     """The model's noise schedule (a DDPM/DDIM scheduler config) as a plain dict."""
     from diffusers import DDPMScheduler
 
-    for sub in _candidates(source, SCHEDULER_SUBFOLDERS, "scheduler_config.json"):
+    folder = resolve_model(source)
+    for sub in _candidates(folder, SCHEDULER_SUBFOLDERS, "scheduler_config.json"):
         try:
-            return dict(DDPMScheduler.load_config(source, **({"subfolder": sub} if sub else {})))
+            return dict(DDPMScheduler.load_config(folder, **({"subfolder": sub} if sub else {})))
         except (OSError, ValueError):
             continue
     warnings.warn(f"{source}: no scheduler_config.json; using the DDPM defaults (1000 steps, linear betas)",
@@ -97,8 +126,9 @@ def load_unet(source: str | Path, *, device: torch.device | str = "cpu",
     from diffusers import UNet2DModel
 
     source = str(source)
-    unet, _ = _from_pretrained(UNet2DModel, source, UNET_SUBFOLDERS, "UNet2DModel", dtype)
-    config = load_scheduler_config(source)
+    folder = resolve_model(source)
+    unet, _ = _from_pretrained(UNet2DModel, folder, UNET_SUBFOLDERS, "UNet2DModel", dtype)
+    config = load_scheduler_config(folder)
     prediction = config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
         raise InputError(source, f"the model predicts {prediction!r}; RePaint and the samplers here need 'epsilon'",
@@ -112,7 +142,7 @@ def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
     from diffusers import AutoencoderKL, VQModel
 
     classes = {"VQModel": VQModel, "AutoencoderKL": AutoencoderKL}
-    source = str(source)
+    source = resolve_model(source)
     errors = []
     for sub in _candidates(source, AUTOENCODER_SUBFOLDERS, "config.json"):
         kwargs = {"subfolder": sub} if sub else {}
@@ -134,22 +164,22 @@ def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",
 
 
 def has_autoencoder(source: str | Path) -> bool:
-    """Whether a pipeline folder / hub repository holds a latent model (a vqvae/ or vae/ component)."""
+    """Whether a pipeline folder / cached hub repository holds a latent model (a vqvae/ or vae/ component)."""
     import json
 
-    source = str(source)
-    if _is_local(source):
-        index = Path(source) / "model_index.json"
-        keys = set(json.loads(index.read_text())) if index.is_file() else set()
-        folders = any((Path(source) / k / "config.json").is_file() for k in ("vqvae", "vae"))
-        return bool(keys & {"vqvae", "vae"}) or folders
-    try:
-        from huggingface_hub import hf_hub_download
+    folder = Path(resolve_model(source))
+    index = folder / "model_index.json"
+    keys = set(json.loads(index.read_text())) if index.is_file() else set()
+    folders = any((folder / k / "config.json").is_file() for k in ("vqvae", "vae"))
+    return bool(keys & {"vqvae", "vae"}) or folders
 
-        keys = set(json.loads(Path(hf_hub_download(source, "model_index.json")).read_text()))
-    except Exception:  # noqa: BLE001 - no index (a bare UNet repository) or no network: loading will tell
-        return False
-    return bool(keys & {"vqvae", "vae"})
+
+def check_steps(steps: int, scheduler_config: dict, model: str) -> None:
+    """Refuse more inference steps than the model has noise levels (its ``num_train_timesteps``)."""
+    levels = int(scheduler_config.get("num_train_timesteps", 1000))
+    if steps > levels:
+        raise ConfigError(f"--steps {steps} is more than the {levels} timesteps {model} was trained with "
+                          f"(its scheduler's num_train_timesteps): use --steps {levels} or fewer")
 
 
 def load_diffusion(model: str | None, vae: str | None, device: str, dtype: str, *,

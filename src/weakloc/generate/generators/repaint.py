@@ -4,11 +4,13 @@ The loop works on NCHW tensors in [-1, 1] with ``fake`` masks N1HW, 1 = regenera
 RePaintScheduler takes the opposite, 1 = keep; only :func:`repaint` converts). Noise comes from one CPU
 generator per image, so an image's result does not depend on the rest of its batch's random draws.
 
-RePaint-LDM and its two policies: the autoencoder's decoder changes every pixel a little, also outside the
-mask. ``paste`` (default) puts the original pixels back outside the mask, so the image differs from the source
-only inside the mask and the truth mask is the inpainting mask. ``decoded`` keeps the decoder's image as it
-is: every pixel was produced by the decoder, so the truth mask is the whole image (the region that was
-actually re-sampled is recorded in the manifest as ``inpainted_mask``).
+RePaint-LDM and its policies: the autoencoder's decoder changes every pixel a little, also outside the mask.
+``decoded`` (default) is the paper's setting (§3.2: the inpainted latent is inverted by the decoder, dec(x^)):
+the image is the decoder's output as it is, and the truth mask is the inpainting mask, so the only trace
+outside the mask is the decoder's (small) change everywhere. ``paste`` puts the source's pixels back outside
+the mask, so the image differs from the source only inside it; that leaves a seam at the mask's border, an
+easier trace to find than the paper's. ``decoded-whole`` keeps the decoder's image and calls every pixel
+manipulated (for studying autoencoder traces; the re-sampled region is in the manifest as ``inpainted_mask``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import torch
 from ...errors import ConfigError
 from ..seeds import torch_generators
 from . import InpaintSettings, register_inpainter
-from .tensors import (StepHook, decode, encode, epsilon, filtered_config, latent_factor, latent_mask, mask_tensor,
-                      to_tensor, to_uint8, unet_factor, unet_grid, upsample_mask, weights_dtype)
+from .tensors import (StepHook, channels_last, decode, encode, epsilon, filtered_config, forward_dtype, latent_factor,
+                      latent_mask, mask_tensor, precision_settings, to_tensor, to_uint8, unet_factor, unet_grid,
+                      upsample_mask, weights_dtype)
 
-LDM_POLICIES = ("paste", "decoded")
+LDM_POLICIES = ("decoded", "paste", "decoded-whole")
 
 
 def repaint_scheduler(config: dict, *, eta: float = 1.0, clip_sample: bool | None = None):
@@ -74,29 +77,34 @@ def _undo(scheduler, x: torch.Tensor, t_last: int, generators: list[torch.Genera
 def repaint(unet: torch.nn.Module, scheduler_config: dict, known: torch.Tensor, fake: torch.Tensor,
             generators: Sequence[torch.Generator], *, steps: int = 250, jump_length: int = 10,
             jump_n_sample: int = 10, eta: float = 1.0, clip_sample: bool | None = None,
-            on_step: StepHook | None = None) -> torch.Tensor:
+            precision: str = "fp32", on_step: StepHook | None = None) -> torch.Tensor:
     """RePaint (Lugmayr et al. 2022; eq. 3 of the paper): at each step, the sample outside the mask is replaced
     by the known image noised to that step; with ``jump_n_sample`` > 1 the schedule goes back ``jump_length``
-    steps and re-denoises (resampling) to harmonise the two regions. ``eta`` = 1 is DDPM sampling (RePaint's)."""
+    steps and re-denoises (resampling) to harmonise the two regions. ``eta`` = 1 is DDPM sampling (RePaint's).
+
+    ``precision`` (tensors.py): the UNet forward pass in fp32 (default), bf16 autocast, or "auto" (bf16 where
+    native); the scheduler arithmetic is fp32 in every case. The whole batch goes through each UNet call."""
     from diffusers.utils.torch_utils import randn_tensor
 
+    amp = forward_dtype(precision, known.device, unet)
     scheduler = repaint_scheduler(scheduler_config, eta=eta, clip_sample=clip_sample)
-    scheduler.set_timesteps(steps, jump_length, jump_n_sample, device=known.device)
+    scheduler.set_timesteps(steps, jump_length, jump_n_sample)
+    schedule = scheduler.timesteps.tolist()  # Python ints: no per-step tensor comparisons (or GPU syncs)
+    timesteps = scheduler.timesteps.to(known.device)  # what the UNet is given, moved once
     generators = list(generators)
     keep = 1.0 - fake  # diffusers' RePaint mask: 1 = keep the known pixel
     x = randn_tensor(known.shape, generator=generators, device=known.device, dtype=torch.float32)
-    t_last = scheduler.timesteps[0] + 1
-    for t in scheduler.timesteps:
+    t_last = schedule[0] + 1
+    for i, t in enumerate(schedule):
         if t < t_last:  # a denoising step
-            eps = epsilon(unet, x, t)
-            x = scheduler.step(eps, int(t), x, known, keep, generator=generators).prev_sample
+            eps = epsilon(unet, x, timesteps[i], amp=amp)
+            x = scheduler.step(eps, t, x, known, keep, generator=generators).prev_sample
             if on_step:
                 on_step(1)
         else:  # a jump back in time: re-noise (resampling)
-            x = _undo(scheduler, x, int(t_last), generators)
+            x = _undo(scheduler, x, t_last, generators)
         t_last = t
     return x
-
 
 
 def _check_multiple(size: int, factor: int, what: str) -> None:
@@ -115,7 +123,8 @@ def _warn_size(unet: torch.nn.Module, grid: int, what: str) -> None:
 @dataclass
 class RePaintInpainter:
     """RePaint on a pixel-space UNet2DModel; the known region is pasted back, so every pixel outside the
-    mask is exactly the input's."""
+    mask is exactly the input's. ``precision`` as in tensors.py (with bf16, the UNet's weights are made
+    channels_last here, once)."""
 
     unet: torch.nn.Module
     scheduler_config: dict
@@ -127,13 +136,19 @@ class RePaintInpainter:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     name: str = "repaint"
     max_batch: int | None = None
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if forward_dtype(self.precision, self.device, self.unet) is not None:
+            channels_last(self.unet)
 
     def settings(self) -> dict:
         return {"model": self.model, "steps": self.steps, "jump_length": self.jump_length,
                 "jump_n_sample": self.jump_n_sample, "eta": self.eta,
                 "dtype": weights_dtype(self.unet),
                 "unet_calls": repaint_unet_calls(self.steps, self.jump_length, self.jump_n_sample,
-                                                   self.scheduler_config.get("num_train_timesteps", 1000))}
+                                                   self.scheduler_config.get("num_train_timesteps", 1000)),
+                **precision_settings(forward_dtype(self.precision, self.device, self.unet))}
 
     def check_size(self, size: int) -> None:
         _check_multiple(size, unet_factor(self.unet), "the UNet")
@@ -143,20 +158,22 @@ class RePaintInpainter:
         known = to_tensor(images, self.device)
         fake = mask_tensor(masks, self.device)
         x = repaint(self.unet, self.scheduler_config, known, fake, torch_generators(seeds), steps=self.steps,
-                      jump_length=self.jump_length, jump_n_sample=self.jump_n_sample, eta=self.eta)
+                    jump_length=self.jump_length, jump_n_sample=self.jump_n_sample, eta=self.eta,
+                    precision=self.precision)
         return np.where(masks[..., None], to_uint8(x), images), masks
 
 
 @dataclass
 class LatentRePaintInpainter:
     """RePaint run on the latent code of a VQModel/AutoencoderKL, mask max-pooled to the latent grid, then
-    decoded; ``policy`` decides what happens outside the mask (module doc)."""
+    decoded; ``policy`` decides what happens outside the mask (module doc). ``precision`` covers the UNet and
+    the autoencoder (tensors.py)."""
 
     unet: torch.nn.Module
     scheduler_config: dict
     autoencoder: torch.nn.Module
     model: str
-    policy: str = "paste"
+    policy: str = "decoded"
     steps: int = 250
     jump_length: int = 10
     jump_n_sample: int = 10
@@ -165,10 +182,15 @@ class LatentRePaintInpainter:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     name: str = "repaint-ldm"
     max_batch: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.policy not in LDM_POLICIES:
             raise ConfigError(f"latent policy must be one of {', '.join(LDM_POLICIES)}, not {self.policy!r}")
+        if forward_dtype(self.precision, self.device, self.unet) is not None:
+            channels_last(self.unet)
+        if forward_dtype(self.precision, self.device, self.autoencoder) is not None:
+            channels_last(self.autoencoder)
 
     def settings(self) -> dict:
         return {"model": self.model, "policy": self.policy, "steps": self.steps, "jump_length": self.jump_length,
@@ -176,7 +198,8 @@ class LatentRePaintInpainter:
                 "autoencoder": type(self.autoencoder).__name__, "latent_factor": latent_factor(self.autoencoder),
                 "dtype": weights_dtype(self.unet),
                 "unet_calls": repaint_unet_calls(self.steps, self.jump_length, self.jump_n_sample,
-                                                   self.scheduler_config.get("num_train_timesteps", 1000))}
+                                                   self.scheduler_config.get("num_train_timesteps", 1000)),
+                **precision_settings(forward_dtype(self.precision, self.device, self.unet))}
 
     def check_size(self, size: int) -> None:
         factor = latent_factor(self.autoencoder)
@@ -184,14 +207,17 @@ class LatentRePaintInpainter:
         _warn_size(self.unet, size // factor, f"{self.model} (latent grid)")
 
     def inpaint(self, images: np.ndarray, masks: np.ndarray, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        z = encode(self.autoencoder, to_tensor(images, self.device))
+        amp = forward_dtype(self.precision, self.device, self.autoencoder)
+        z = encode(self.autoencoder, to_tensor(images, self.device), amp=amp)
         fake = latent_mask(mask_tensor(masks, self.device), latent_factor(self.autoencoder))
         z = repaint(self.unet, self.scheduler_config, z, fake, torch_generators(seeds), steps=self.steps,
-                      jump_length=self.jump_length, jump_n_sample=self.jump_n_sample, eta=self.eta,
-                      clip_sample=self.clip_sample)
-        decoded = to_uint8(decode(self.autoencoder, z))
+                    jump_length=self.jump_length, jump_n_sample=self.jump_n_sample, eta=self.eta,
+                    clip_sample=self.clip_sample, precision=self.precision)
+        decoded = to_uint8(decode(self.autoencoder, z, amp=amp))
         if self.policy == "paste":
             return np.where(masks[..., None], decoded, images), masks
+        if self.policy == "decoded":
+            return decoded, masks
         return decoded, np.ones_like(masks, dtype=bool)
 
     def inpainted_region(self, masks: np.ndarray) -> np.ndarray:
@@ -208,7 +234,8 @@ def build_repaint(settings: InpaintSettings) -> RePaintInpainter:
 
     unet, config, _, device = load_diffusion(settings.model, None, settings.device, settings.dtype, latent=False)
     return RePaintInpainter(unet, config, settings.model, steps=settings.steps, jump_length=settings.jump_length,
-                            jump_n_sample=settings.jump_n_sample, eta=settings.eta, device=device)
+                            jump_n_sample=settings.jump_n_sample, eta=settings.eta, device=device,
+                            precision=settings.precision)
 
 
 @register_inpainter("repaint-ldm")
@@ -221,4 +248,5 @@ def build_latent_repaint(settings: InpaintSettings) -> LatentRePaintInpainter:
                                                        settings.dtype, latent=True)
     return LatentRePaintInpainter(unet, config, autoencoder, settings.model, policy=settings.policy,
                                   steps=settings.steps, jump_length=settings.jump_length,
-                                  jump_n_sample=settings.jump_n_sample, eta=settings.eta, device=device)
+                                  jump_n_sample=settings.jump_n_sample, eta=settings.eta, device=device,
+                                  precision=settings.precision)

@@ -11,35 +11,42 @@ import torch
 
 from ...errors import ConfigError
 from ..seeds import torch_generators
-from .tensors import StepHook, decode, epsilon, filtered_config, latent_factor, to_uint8, unet_grid, weights_dtype
+from .tensors import (StepHook, channels_last, decode, epsilon, filtered_config, forward_dtype, latent_factor,
+                      precision_settings, to_uint8, unet_grid, weights_dtype)
 
 SAMPLERS = ("ddpm", "ddim")
 
 
 @torch.inference_mode()
 def sample(unet: torch.nn.Module, scheduler_config: dict, shape: Sequence[int], generators: Sequence[torch.Generator],
-           *, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, clip_sample: bool | None = None,
-           device: torch.device | str = "cpu", on_step: StepHook | None = None) -> torch.Tensor:
-    """Full-image synthesis from noise with DDPM (ancestral) or DDIM sampling."""
+           *, sampler: str = "ddpm", steps: int = 50, eta: float = 0.0, clip_sample: bool | None = None,
+           device: torch.device | str = "cpu", precision: str = "fp32",
+           on_step: StepHook | None = None) -> torch.Tensor:
+    """Full-image synthesis from noise with DDPM (ancestral) or DDIM sampling, the whole batch in each UNet call.
+    ``precision`` as in tensors.py (the UNet forward pass only; the scheduler arithmetic stays fp32)."""
     from diffusers import DDIMScheduler, DDPMScheduler
     from diffusers.utils.torch_utils import randn_tensor
 
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be ddpm or ddim, not {sampler!r}")
+    device = torch.device(device)
+    amp = forward_dtype(precision, device, unet)
     cls = DDPMScheduler if sampler == "ddpm" else DDIMScheduler
     scheduler = cls(**filtered_config(cls, scheduler_config, clip_sample=clip_sample))
-    scheduler.set_timesteps(steps, device=device)
+    scheduler.set_timesteps(steps)  # kept on the CPU with the scheduler's tables: no GPU syncs in its steps
+    schedule = scheduler.timesteps.tolist()
+    timesteps = scheduler.timesteps.to(device)  # what the UNet is given, moved once
     generators = list(generators)
-    x = randn_tensor(tuple(shape), generator=generators, device=torch.device(device), dtype=torch.float32)
+    x = randn_tensor(tuple(shape), generator=generators, device=device, dtype=torch.float32)
     x = x * scheduler.init_noise_sigma
     learned = str(scheduler.config.get("variance_type", "")).startswith("learned")
-    for t in scheduler.timesteps:
+    for i, t in enumerate(schedule):
         model_input = scheduler.scale_model_input(x, t)
         if sampler == "ddpm":
-            out = epsilon(unet, model_input, t, keep_variance=learned)
+            out = epsilon(unet, model_input, timesteps[i], keep_variance=learned, amp=amp)
             x = scheduler.step(out, t, x, generator=generators).prev_sample
         else:
-            out = epsilon(unet, model_input, t)
+            out = epsilon(unet, model_input, timesteps[i], amp=amp)
             x = scheduler.step(out, t, x, eta=eta, generator=generators).prev_sample
         if on_step:
             on_step(1)
@@ -54,16 +61,21 @@ class DiffusionSampler:
     unet: torch.nn.Module
     scheduler_config: dict
     model: str
-    sampler: str = "ddim"
+    sampler: str = "ddpm"
     steps: int = 50
     eta: float = 0.0
     autoencoder: torch.nn.Module | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     name: str = "sample"
+    precision: str = "auto"  # tensors.py; with bf16, the weights are made channels_last here, once
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be ddpm or ddim, not {self.sampler!r}")
+        if forward_dtype(self.precision, self.device, self.unet) is not None:
+            channels_last(self.unet)
+        if self.autoencoder is not None and forward_dtype(self.precision, self.device, self.autoencoder) is not None:
+            channels_last(self.autoencoder)
 
     @property
     def size(self) -> int:
@@ -76,15 +88,15 @@ class DiffusionSampler:
             out["eta"] = self.eta
         if self.autoencoder is not None:
             out["autoencoder"] = type(self.autoencoder).__name__
-        return out
+        return {**out, **precision_settings(forward_dtype(self.precision, self.device, self.unet))}
 
     def generate(self, seeds: Sequence[int], sources: np.ndarray | None = None) -> np.ndarray:
         grid = unet_grid(self.unet)
         shape = (len(seeds), self.unet.config.in_channels, grid, grid)
         clip = False if self.autoencoder is not None else None
         x = sample(self.unet, self.scheduler_config, shape, torch_generators(seeds), sampler=self.sampler,
-                     steps=self.steps, eta=self.eta, clip_sample=clip, device=self.device)
+                   steps=self.steps, eta=self.eta, clip_sample=clip, device=self.device, precision=self.precision)
         if self.autoencoder is not None:
-            x = decode(self.autoencoder, x)
+            x = decode(self.autoencoder, x, amp=forward_dtype(self.precision, self.device, self.autoencoder))
         return to_uint8(x)
 

@@ -1,6 +1,12 @@
-"""What RePaint and the samplers share: the UNet call, scheduler configs, pixels <-> tensors, latents.
+"""What RePaint and the samplers share: the UNet call, scheduler configs, pixels <-> tensors, latents, precision.
 
 Conventions: images are float tensors in [-1, 1], NCHW; ``fake`` masks are N1HW floats with 1 = regenerate.
+
+Precision (``precision`` of the generators): ``fp32`` runs every forward pass as before, bit for bit; ``bf16``
+runs the UNet and autoencoder forward passes under bf16 autocast on channels_last inputs; ``auto`` is bf16 where
+the hardware runs it natively (GPUs with bf16, CPUs whose oneDNN has bf16 kernels) and fp32 elsewhere (bf16 is
+emulated, several times slower, on CPUs without bf16 units). Scheduler arithmetic and noise stay in fp32 in
+every case: only the network runs in bf16, and its output comes back as contiguous fp32.
 """
 
 from __future__ import annotations
@@ -12,7 +18,46 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...device import autocast, autocast_dtype
+from ...errors import ConfigError
+
 StepHook = Callable[[int], None]  # called with the number of UNet evaluations just made
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def forward_dtype(precision: str, device: torch.device | str,
+                  module: torch.nn.Module | None = None) -> torch.dtype | None:
+    """The autocast dtype of the forward passes for ``precision`` on ``device`` (None: as the weights are). A
+    ``module`` whose weights are already half precision (``--dtype float16/bfloat16``) runs as it is."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if module is not None and next(module.parameters()).dtype != torch.float32:
+        return None
+    return autocast_dtype(precision, torch.device(device))
+
+
+def precision_settings(amp: torch.dtype | None) -> dict:
+    """What a generator's settings record about precision: nothing in fp32 (the output is the one fp32 runs have
+    always made, so folders made before precision existed still match), ``precision: bf16`` otherwise."""
+    return {} if amp is None else {"precision": "bf16"}
+
+
+def channels_last(*modules: torch.nn.Module | None) -> None:
+    """Give the 4-D weights of ``modules`` the channels_last layout (for the bf16 kernels; slower in fp32 on
+    CPUs, so only done with autocast). Values are unchanged."""
+    for module in modules:
+        if module is not None:
+            module.to(memory_format=torch.channels_last)
+
+
+def _forward_input(x: torch.Tensor, dtype: torch.dtype, amp: torch.dtype | None) -> torch.Tensor:
+    x = x.to(dtype)
+    return x if amp is None else x.contiguous(memory_format=torch.channels_last)
+
+
+def _fp32(out: torch.Tensor, amp: torch.dtype | None) -> torch.Tensor:
+    """A network's output as fp32 (contiguous again after a channels_last forward pass)."""
+    return out.float() if amp is None else out.to(torch.float32, memory_format=torch.contiguous_format)
 
 
 def filtered_config(cls, config: dict, **overrides) -> dict:
@@ -26,10 +71,13 @@ def filtered_config(cls, config: dict, **overrides) -> dict:
 
 
 
-def epsilon(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, *, keep_variance: bool = False) -> torch.Tensor:
-    """The UNet's noise prediction in float32 (the UNet may run in bf16/fp16)."""
+def epsilon(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, *, keep_variance: bool = False,
+            amp: torch.dtype | None = None) -> torch.Tensor:
+    """The UNet's noise prediction in float32 (the UNet may run in bf16/fp16, or under ``amp`` autocast)."""
     dtype = next(unet.parameters()).dtype
-    out = unet(x.to(dtype), t.to(x.device)).sample.float()
+    with autocast(x.device, amp):
+        out = unet(_forward_input(x, dtype, amp), t.to(x.device)).sample
+    out = _fp32(out, amp)
     if out.shape[1] == 2 * x.shape[1] and not keep_variance:
         out = out[:, : x.shape[1]]  # learned-variance models (ADM, P2) also output a variance: drop it
     return out
@@ -66,20 +114,23 @@ def latent_scaling(autoencoder: torch.nn.Module) -> tuple[float, float]:
 
 
 @torch.inference_mode()
-def encode(autoencoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def encode(autoencoder: torch.nn.Module, x: torch.Tensor, *, amp: torch.dtype | None = None) -> torch.Tensor:
     """Deterministic latent code: VQModel's pre-quantisation latents, AutoencoderKL's posterior mode."""
     scale, shift = latent_scaling(autoencoder)
     dtype = next(autoencoder.parameters()).dtype
-    out = autoencoder.encode(x.to(dtype))
-    z = out.latents if hasattr(out, "latents") else out.latent_dist.mode()
-    return (z.float() - shift) * scale
+    with autocast(x.device, amp):
+        out = autoencoder.encode(_forward_input(x, dtype, amp))
+        z = out.latents if hasattr(out, "latents") else out.latent_dist.mode()
+    return (_fp32(z, amp) - shift) * scale
 
 
 @torch.inference_mode()
-def decode(autoencoder: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+def decode(autoencoder: torch.nn.Module, z: torch.Tensor, *, amp: torch.dtype | None = None) -> torch.Tensor:
     scale, shift = latent_scaling(autoencoder)
     dtype = next(autoencoder.parameters()).dtype
-    return autoencoder.decode((z / scale + shift).to(dtype)).sample.float()
+    with autocast(z.device, amp):
+        out = autoencoder.decode(_forward_input(z / scale + shift, dtype, amp)).sample
+    return _fp32(out, amp)
 
 
 def latent_mask(fake: torch.Tensor, factor: int) -> torch.Tensor:

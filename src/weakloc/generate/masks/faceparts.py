@@ -2,8 +2,9 @@
 
 Parts come from CelebAMask-HQ annotation files (this module) or from face landmarks (``landmarks.py``).
 For one identity several masks are drawn, each one attribute; the small parts (eyes, mouth, nose) are
-dilated by an elliptic kernel of a random size of up to ``max_dilation`` px (15 in the paper), measured
-at the size the masks are written at (256 px for the paper's data).
+dilated by an elliptic kernel of a random size of up to ``max_dilation`` px (15 in the paper, whose masks are
+256 px). Plans scale that limit with their size (:func:`dilation_kernel`: 4 px at 64 px, 30 px at 512 px), so
+a dilated part covers the same fraction of the face at every size.
 
 CelebAMask-HQ layout: ``CelebAMask-HQ-mask-anno/{id // 2000}/{id:05d}_{part}.png`` (512x512, white = part),
 for CelebA-HQ image ``{id}.jpg``; a part absent from a face (no glasses, hair under a hat) has no file.
@@ -11,6 +12,7 @@ for CelebA-HQ image ``{id}.jpg``; a part absent from a face (no glasses, hair un
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -24,6 +26,7 @@ from ...errors import InputError
 ATTRIBUTES = ("skin", "hair", "eyes", "mouth", "nose", "glasses")
 SMALL_PARTS = ("eyes", "mouth", "nose")
 MAX_DILATION = 15
+DILATION_SIZE = 256  # the mask size MAX_DILATION is given for (the paper's)
 
 # attribute -> CelebAMask-HQ part files whose union it is
 CELEBAMASK_PARTS: dict[str, tuple[str, ...]] = {
@@ -102,6 +105,11 @@ def celebamask_attributes(root: str | Path, image_id: int, size: int,
         if masks and np.logical_or.reduce(masks).any():
             found[attribute] = np.logical_or.reduce(masks)
     return found
+
+
+def dilation_kernel(max_dilation: float, size: int) -> int:
+    """The largest dilation kernel, px, at ``size`` px for ``max_dilation`` px at 256 px (rounded, at least 1)."""
+    return max(1, math.floor(max_dilation * size / DILATION_SIZE + 0.5))
 
 
 def dilate(mask: np.ndarray, kernel: int) -> np.ndarray:
