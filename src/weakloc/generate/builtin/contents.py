@@ -79,7 +79,8 @@ def _markdown(summary: dict, timings: dict) -> str:
                           f"{stats['max']}; per bin: " + ", ".join(f"{k}: {v}" for k, v in stats["bins"].items())]
         lines.append("")
     lines += ["Examples (test split): `examples-SOURCE.png`, one row per item: the source crop, its mask (white = "
-              "inpainted), each local generator's image in the order of the table, a fully generated image.", ""]
+              "inpainted), each local generator's image (repaint, repaint-ldm where present, telea, biharmonic), a fully "
+              "generated image (ddpm).", ""]
     lines += ["## Build time (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {stage} | {sec} |" for stage, sec in timings.items()]
     return "\n".join(lines) + "\n"
