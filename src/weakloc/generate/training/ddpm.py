@@ -129,6 +129,13 @@ def train_ddpm(images: str | Path, out: str | Path, config: DiffusionTrainConfig
                          "parameters": {"unet": parameter_count(unet)}, "weights": "EMA",
                          **_describe(device, amp)})
 
+    return train_unet(unet, loss, export, config, out, on_step=on_step, progress=progress)
+
+
+def train_unet(unet: torch.nn.Module, loss, export, config: DiffusionTrainConfig, out: Path, *, on_step=None,
+               progress: bool = True) -> Path:
+    """The DDPM stage of both model kinds: train ``unet`` on ``loss``, exporting at every checkpoint, and once
+    more at the end unless ``out`` already holds the finished run's export."""
     stage = Stage("unet", unet, loss, config.steps, config.batch_size, config.lr, config.warmup, config.ema_decay,
                   config.checkpoint_every, on_checkpoint=export, on_step=on_step)
     result = run_stage(stage, out / "checkpoint", progress=progress)

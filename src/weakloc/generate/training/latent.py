@@ -11,11 +11,11 @@ import torch.nn.functional as F
 
 from ...device import autocast, autocast_dtype, pick_device
 from ...errors import ConfigError
-from ..generators.tensors import decode, encode, latent_factor
+from ..generators.tensors import decode, encode
 from ..seeds import derive_seed
 from .config import LatentTrainConfig, as_dict, fill_defaults
 from .crops import CropSource
-from .ddpm import _groups, build_scheduler, build_unet, card_complete, ema_copy, noise_loss, sample_grid
+from .ddpm import _groups, build_scheduler, build_unet, ema_copy, noise_loss, sample_grid, train_unet
 from .export import claim_folder, parameter_count, save_component, save_grid, save_scheduler, write_card
 from .loop import Stage, StageResult, run_stage
 
@@ -108,7 +108,6 @@ def train_latent(images: str | Path, out: str | Path, config: LatentTrainConfig 
                 scaling_factor=autoencoder.config.scaling_factor,
                 reconstruction_error=reconstruction_error(autoencoder, crops, config.seed, config.batch_size, device))
     save_component(autoencoder, out / key)
-    assert latent_factor(autoencoder) == factor
 
     def loss(step: int) -> torch.Tensor:
         with autocast(device, amp):
@@ -125,9 +124,4 @@ def train_latent(images: str | Path, out: str | Path, config: LatentTrainConfig 
         write_card(out, {**card, "step": result.step, "complete": result.step >= config.steps,
                          "final_loss": result.final_loss(), "train_seconds": round(result.seconds, 1)})
 
-    stage = Stage("unet", unet, loss, config.steps, config.batch_size, config.lr, config.warmup, config.ema_decay,
-                  config.checkpoint_every, on_checkpoint=export, on_step=on_step)
-    result = run_stage(stage, out / "checkpoint", progress=progress)
-    if not card_complete(out, config.steps):
-        export(result)
-    return out
+    return train_unet(unet, loss, export, config, out, on_step=on_step, progress=progress)
