@@ -75,7 +75,7 @@ def bench_decode(root: Path, input_size: int) -> dict:
     samples = dolos_samples(root, "bench", full=[], local=["gen"])
     data = DataConfig(input_size=input_size, full=[], local=[])
     start = time.perf_counter()
-    cache = CachedImages.build(samples, data, with_masks=False, progress=False)
+    cache = CachedImages.build(samples, data, progress=False)
     decode = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(0, len(cache), 32):

@@ -33,11 +33,16 @@ class DataConfig:
     split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     mask_polarity: str = "black-fake"  # DOLOS files: black = fake
     binarize_masks: bool = False  # threshold non-binary masks at 128 instead of failing
+    # local generators that training and validation use when they differ from the tested ones (``local``);
+    # None = ``local``, except setup B on a DOLOS root with repaint-p2-9k (the paper's 9k subset; data/load.py)
+    train_local: list[str] | None = None
     input_size: int = 299
-    resize: str = "lanczos"
+    # None = the method's official choice for the setup (methods/base.py Localizer.preprocessing):
+    # lanczos + flip for Patches/GradCAM in A/B, bilinear and no flip for setup C and for Attention
+    resize: str | None = None
     mean: float = 0.5
     std: float = 0.5
-    hflip: bool = True  # random horizontal flip at training time
+    hflip: bool | None = None  # random horizontal flip at training time
     cache_dir: str | None = None  # memory-mapped tensor cache; None keeps decoded images in memory
     builtin_seed: int = 0  # builtin layout: seed of the generated dataset
     builtin_preset: str = "default"  # builtin layout: default | quick (generate/builtin/build.py)
@@ -45,7 +50,7 @@ class DataConfig:
     builtin_size: int | None = None  # builtin layout: image side in px (None: the preset's, 32)
 
     def __post_init__(self) -> None:
-        for name in ("full", "local"):
+        for name in ("full", "local", "train_local"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -53,7 +58,7 @@ class DataConfig:
             if self.layout != "folder":  # generator names: "a,b" and repeated options alike (folder: paths)
                 items = [part.strip() for item in items for part in str(item).split(",")]
             setattr(self, name, [item for item in items if item])
-        if self.resize not in RESIZE_FILTERS:
+        if self.resize is not None and self.resize not in RESIZE_FILTERS:
             raise ConfigError(f"data.resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
         if self.layout not in ("dolos", "folder", "manifest", "builtin"):
             raise ConfigError(f"data.layout must be dolos, folder, manifest or builtin, not {self.layout!r}")
@@ -79,6 +84,7 @@ class TrainConfig:
     channels_last: bool = True
     device: str = "auto"
     init: str | None = None  # optional local weights file to initialise the backbone
+    init_partial: bool = False  # accept an init file that fills only part of the backbone (else refused)
     options: dict[str, Any] = field(default_factory=dict)  # method-specific (e.g. attention lambda)
 
     def __post_init__(self) -> None:
@@ -88,12 +94,24 @@ class TrainConfig:
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
 
 
+AP_SAMPLINGS = ("official", "numpy")
+
+
 @dataclass
 class EvalConfig:
+    """Scoring settings; the defaults are the DOLOS evaluation's (docs/evaluate.md)."""
+
     threshold: float = 0.5
     ap_repeats: int = 5
-    seed: int = 0
+    # detection AP's balanced subsamples: "official" (python random.sample, DOLOS) | "numpy" (earlier weakloc)
+    ap_sampling: str = "official"
+    ap_seed: int = 1337  # the DOLOS evaluation's random.seed (earlier weakloc drew with numpy and seed 0)
     batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.ap_sampling not in AP_SAMPLINGS:
+            raise ConfigError(f"evaluate.ap_sampling must be one of {', '.join(AP_SAMPLINGS)}, "
+                              f"not {self.ap_sampling!r}")
 
 
 def from_dict(cls: type, values: dict[str, Any], where: str) -> Any:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 import weakloc.data.cache as dataset_module
 from weakloc.config import DataConfig
-from weakloc.data.cache import CachedImages, preprocess_image
+from weakloc.data.cache import CachedImages, MaskTarget, preprocess_image
+from weakloc.data.images import read_mask
 from weakloc.data.samples import Sample, select
 
 
@@ -22,7 +24,7 @@ def test_real_and_fake_share_one_preprocessing(tmp_path):
     samples = [Sample("real.png", tmp_path / "real.png", 0, "real", "train"),
                Sample("fake.png", tmp_path / "fake.png", 1, "full", "train")]
     data = DataConfig(input_size=32, resize="lanczos")
-    cache = CachedImages.build(samples, data, with_masks=True, progress=False)
+    cache = CachedImages.build(samples, data, masks=MaskTarget(32), progress=False)
     assert np.array_equal(cache.images[0], cache.images[1])
     expected = np.asarray(Image.fromarray(pixels).resize((32, 32), Image.LANCZOS)).transpose(2, 0, 1)
     assert np.array_equal(cache.images[0], expected)
@@ -35,29 +37,38 @@ def test_real_and_fake_share_one_preprocessing(tmp_path):
     assert torch.equal(flipped["image"][1], batch["image"][1])
 
 
-def test_masks_cached_at_input_size_nearest(tiny_data):
+def test_masks_go_from_native_size_to_the_map_as_the_official_loaders(tiny_data):
     data, samples = tiny_data
     local = select(samples, "train", ["local"])[:3]
-    cache = CachedImages.build(local, dataclasses.replace(data, input_size=32), with_masks=True, progress=False)
-    assert cache.masks.shape == (3, 32, 32) and set(np.unique(cache.masks)) <= {0, 1}
-    assert cache.masks.sum() > 0
+    data = dataclasses.replace(data, input_size=32, resize="bilinear")
+    native = [read_mask(s.mask_path) for s in local]
+    nearest = CachedImages.build(local, data, masks=MaskTarget(12), progress=False)
+    assert nearest.masks.shape == (3, 12, 12) and nearest.masks.sum() > 0
+    for got, mask in zip(nearest.masks, native):  # one PIL NEAREST resize, native -> map
+        assert np.array_equal(got, np.asarray(Image.fromarray(mask).resize((12, 12), Image.NEAREST)))
+    bilinear = CachedImages.build(local, data, masks=MaskTarget(6, "bilinear"), progress=False)
+    for got, mask in zip(bilinear.masks, native):  # Attention: PIL bilinear, then > 0.5
+        grey = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((6, 6), Image.BILINEAR))
+        assert np.array_equal(got, (grey > 127.5).astype(np.uint8))
+    with pytest.raises(ValueError, match="resize is unset"):
+        CachedImages.build(local, dataclasses.replace(data, resize=None), progress=False)
 
 
 def test_memory_mapped_cache_decodes_only_once(tiny_data, tmp_path, monkeypatch):
     data, samples = tiny_data
     chosen = select(samples, "valid", ["real", "local"])
-    cfg = dataclasses.replace(data, cache_dir=str(tmp_path / "cache"))
+    cfg = dataclasses.replace(data, cache_dir=str(tmp_path / "cache"), resize="lanczos")
     calls = []
     real_read = dataset_module.read_rgb
     monkeypatch.setattr(dataset_module, "read_rgb", lambda p: calls.append(p) or real_read(p))
-    first = CachedImages.build(chosen, cfg, with_masks=True, progress=False)
+    first = CachedImages.build(chosen, cfg, masks=MaskTarget(cfg.input_size), progress=False)
     assert len(calls) == len(chosen)
-    second = CachedImages.build(chosen, cfg, with_masks=True, progress=False)
+    second = CachedImages.build(chosen, cfg, masks=MaskTarget(cfg.input_size), progress=False)
     assert len(calls) == len(chosen)  # nothing decoded the second time
     assert np.array_equal(np.asarray(first.images), np.asarray(second.images))
     assert np.array_equal(np.asarray(first.masks), np.asarray(second.masks))
     assert isinstance(second.images, np.memmap)
-    other = CachedImages.build(chosen, dataclasses.replace(cfg, input_size=40), with_masks=True, progress=False)
+    other = CachedImages.build(chosen, dataclasses.replace(cfg, input_size=40), masks=MaskTarget(cfg.input_size), progress=False)
     assert other.images.shape[-1] == 40 and len(calls) == 2 * len(chosen)  # new settings, new cache
 
 

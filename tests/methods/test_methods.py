@@ -63,7 +63,8 @@ def test_bn_momentum_option_reaches_every_batchnorm(method: str) -> None:
 
 @pytest.mark.parametrize("method,setup", [("gradcam", "A"), ("gradcam", "C"), ("attention", "B"), ("attention", "C")])
 def test_maps_are_19x19_at_299_and_the_taps_are_728_channels(method: str, setup: str) -> None:
-    m = model(method, setup).eval()
+    layer = {"cam_size": "layer"} if (method, setup) == ("gradcam", "A") else {}  # A's default: input-sized
+    m = model(method, setup, **layer).eval()
     assert m.trunk[-1] == ("block11" if method == "gradcam" else "block7")
     with torch.no_grad():
         features = run_stages(m, m.trunk, torch.zeros(1, 3, 299, 299))
@@ -76,7 +77,8 @@ def test_localize_follows_the_contract(method: str, setup: str) -> None:
     m = model(method, setup).eval()
     with torch.set_grad_enabled(m.needs_grad_to_localize):
         out = m.localize(images(3))
-    assert out.score.shape == (3,) and out.map.shape == (3, 4, 4)
+    side = SIZE if (method, setup) == ("gradcam", "A") else 4  # weak Grad-CAM: upsampled to the input
+    assert out.score.shape == (3,) and out.map.shape == (3, side, side) and m.map_size(SIZE) == side
     for t in (out.score, out.map):
         assert t.dtype == torch.float32 and t.min() >= 0 and t.max() <= 1 and not t.requires_grad
     assert m.needs_grad_to_localize == (method == "gradcam" and setup != "C")
@@ -120,7 +122,7 @@ def test_cam_normalisations() -> None:
     torch.testing.assert_close(raw[1], torch.full((2, 2), float(np.tanh(2.0))))
 
 
-@pytest.mark.parametrize("options,expected", [({}, "softmax"), ({"score": "logit"}, "logit")])
+@pytest.mark.parametrize("options,expected", [({}, "logit"), ({"score": "softmax"}, "softmax")])
 def test_gradcam_scores(options: dict, expected: str) -> None:
     m = model("gradcam", "A", **options).eval()
     x = images(2)

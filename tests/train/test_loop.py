@@ -37,7 +37,7 @@ def test_training_lowers_the_loss_and_checkpoint_reloads_identically(tiny_data, 
     card = read_card(result.best_checkpoint)
     best_epoch = min(result.history, key=lambda h: h["val_loss"])["epoch"]
     assert card["method"] == "patches" and card["setup"] == "C" and card["epoch"] == best_epoch
-    assert card["input_size"] == 48 and card["resize"] == "lanczos" and card["map_size"] == 6
+    assert card["input_size"] == 48 and card["resize"] == "bilinear" and card["map_size"] == 6  # setup C: official bilinear
     assert card["data"]["n_train"] == 28 and card["seed"] == 0
     assert card["metrics"]["val_loss"] == pytest.approx(min(h["val_loss"] for h in result.history))
     kept = sorted(p.name for p in (tmp_path / "run").glob("epoch-*.safetensors"))
@@ -47,7 +47,7 @@ def test_training_lowers_the_loss_and_checkpoint_reloads_identically(tiny_data, 
     best_state = load_file(str(tmp_path / "run" / f"epoch-{best_epoch:03d}.safetensors"))
     assert all(torch.equal(v, best_state[k]) for k, v in model.state_dict().items())
     test = select(samples, "test", ["real", "local"])
-    cache = CachedImages.build(test, preprocessing_of(card), with_masks=False, progress=False)
+    cache = CachedImages.build(test, preprocessing_of(card), progress=False)
     first = predict_cache(model, cache, progress=False)
     again, _ = load_checkpoint(result.best_checkpoint)
     second = predict_cache(again, cache, progress=False)

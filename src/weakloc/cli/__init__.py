@@ -12,8 +12,10 @@ import sys
 from . import experiment, train, predict, evaluate, data  # noqa: F401, I001
 from .common import app
 from .generate import app as generate_app
+from .released import app as import_app
 
 app.add_typer(generate_app, name="generate")
+app.add_typer(import_app, name="import")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -61,12 +61,15 @@ class DataOptions:
     local: Annotated[Optional[list[str]], typer.Option(
         help=f"dolos: inpainting generator(s), {NAMES_HELP} (default: repaint-p2 if there, else those found); "
              "folder: path")] = None
+    train_local: Annotated[Optional[list[str]], typer.Option(
+        help=f"dolos: inpainting generator(s) that training and validation use instead of --local, {NAMES_HELP} "
+             "(default: setup B uses repaint-p2-9k if there, the paper's 9k subset; else --local)")] = None
     masks: Annotated[Optional[str], typer.Option(help="folder layout: masks of the local fakes")] = None
     manifest: Annotated[Optional[str], typer.Option(help="manifest layout: CSV/JSONL file")] = None
     data_file: Annotated[Optional[Path], typer.Option("--data", help="TOML file with a \\[data] table")] = None
     sets: Sets = None
 
-    FLAGS = ("layout", "root", "dataset", "real", "full", "local", "masks", "manifest")
+    FLAGS = ("layout", "root", "dataset", "real", "full", "local", "train_local", "masks", "manifest")
 
     def given(self) -> bool:
         """Whether the user said anything about the data."""
@@ -111,15 +114,15 @@ def data_config(tree: dict):
     return from_dict(DataConfig, tree.get("data", {}), "data")
 
 
-def load_data(tree: dict, progress: bool = True):
-    """(resolved DataConfig, samples) of a settings tree; builds the built-in benchmark when it is named,
-    and prints what was decided for the settings left unset."""
+def load_data(tree: dict, progress: bool = True, setup: str | None = None):
+    """(resolved DataConfig, samples) of a settings tree (``setup``: the setup a training run will use);
+    builds the built-in benchmark when it is named, and prints what was decided for the settings left unset."""
     from ..data.load import load_samples
     from ..generate.builtin import ensure_builtin
 
     data = ensure_builtin(data_config(tree), progress=progress)
     notes: list[str] = []
-    resolved, samples = load_samples(data, notes)
+    resolved, samples = load_samples(data, notes, setup)
     for text in notes:
         note(text)
     return resolved, samples
@@ -127,7 +130,7 @@ def load_data(tree: dict, progress: bool = True):
 
 def card_data(card: dict) -> dict:
     """The data settings a checkpoint was trained on (its card), as a [data] table."""
-    keys = ("layout", "root", "dataset", "real", "full", "local", "manifest", "masks", "mask_polarity",
+    keys = ("layout", "root", "dataset", "real", "full", "local", "train_local", "manifest", "masks", "mask_polarity",
             "binarize_masks", "split_ratios")
     return {k: v for k, v in card.get("data", {}).items() if k in keys and v is not None}
 

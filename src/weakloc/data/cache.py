@@ -1,7 +1,7 @@
 """Identical preprocessing for real and fake images, decoded once into a uint8 tensor cache.
 
 Every image goes through the same path: read as RGB (see images.py), resize to ``input_size`` with the
-configured filter (default LANCZOS, as the official loader), stored as uint8. Batches are then gathered by
+filter the run resolved (the method's official one unless data.resize is set), stored as uint8. Batches are then gathered by
 index straight from the cache and normalised on the fly, so epochs after the first decode nothing.
 The cache lives in memory, or in a memory-mapped file under ``cache_dir`` that later runs reuse
 (its key covers the file list, modification times and preprocessing settings).
@@ -42,26 +42,44 @@ def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
-def _load_one(sample: Sample, data: DataConfig, with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
+@dataclass(frozen=True)
+class MaskTarget:
+    """How setup C's masks are brought to the map a method predicts, straight from their native size (as the
+    official loaders do): ``nearest`` (PIL NEAREST; Patches, GradCAM) or ``bilinear`` (PIL bilinear, then
+    > 0.5; Attention)."""
+
+    size: int
+    resize: str = "nearest"
+
+    def __call__(self, native: np.ndarray) -> np.ndarray:
+        size = (self.size, self.size)
+        if self.resize == "nearest":
+            return np.asarray(Image.fromarray(native).resize(size, Image.NEAREST), dtype=np.uint8)
+        grey = Image.fromarray(native.astype(np.uint8) * 255).resize(size, Image.BILINEAR)
+        return (np.asarray(grey) > 127.5).astype(np.uint8)
+
+
+def _load_one(sample: Sample, data: DataConfig, target: MaskTarget | None) -> tuple[np.ndarray, np.ndarray | None]:
     image = read_rgb(sample.path)
     array = preprocess_image(image, data.input_size, data.resize)
-    if not with_mask:
+    if target is None:
         return array, None
-    size = (data.input_size, data.input_size)
+    size = (target.size, target.size)
     if sample.kind == "real":
         mask = np.zeros(size, dtype=np.uint8)
     elif sample.kind == "full" or sample.mask_path is None:
         mask = np.ones(size, dtype=np.uint8)
     else:
-        native = read_mask(sample.mask_path, polarity=data.mask_polarity, binarize=data.binarize_masks,
-                           expected_size=image.size)
-        mask = np.asarray(Image.fromarray(native).resize(size, Image.NEAREST), dtype=np.uint8)
+        mask = target(read_mask(sample.mask_path, polarity=data.mask_polarity, binarize=data.binarize_masks,
+                                expected_size=image.size))
     return array, mask
 
 
-def _cache_key(samples: Sequence[Sample], data: DataConfig, with_masks: bool) -> str:
+def _cache_key(samples: Sequence[Sample], data: DataConfig, target: MaskTarget | None) -> str:
     h = hashlib.sha1()
-    h.update(json.dumps([data.input_size, data.resize, data.mask_polarity, data.binarize_masks, with_masks]).encode())
+    with_masks = target is not None
+    mask_key = [target.size, target.resize] if target else None
+    h.update(json.dumps([data.input_size, data.resize, data.mask_polarity, data.binarize_masks, mask_key]).encode())
     for s in samples:
         paths = [s.path] + ([s.mask_path] if with_masks and s.mask_path else [])
         stamp = [(str(p), os.stat(p).st_mtime_ns, os.stat(p).st_size) if p.exists() else (str(p), 0, 0)
@@ -72,11 +90,11 @@ def _cache_key(samples: Sequence[Sample], data: DataConfig, with_masks: bool) ->
 
 @dataclass
 class CachedImages:
-    """Preprocessed images (and masks at input size, 1 = fake) of a list of samples."""
+    """Preprocessed images (and masks at the method's map size, 1 = fake) of a list of samples."""
 
     samples: list[Sample]
     images: np.ndarray  # [N, 3, S, S] uint8
-    masks: np.ndarray | None  # [N, S, S] uint8 in {0, 1}
+    masks: np.ndarray | None  # [N, m, m] uint8 in {0, 1}
     labels: np.ndarray  # [N] int64
     mean: float = 0.5
     std: float = 0.5
@@ -85,16 +103,20 @@ class CachedImages:
         return len(self.samples)
 
     @classmethod
-    def build(cls, samples: Sequence[Sample], data: DataConfig, *, with_masks: bool, desc: str = "decode",
-              progress: bool = True, workers: int | None = None) -> "CachedImages":
+    def build(cls, samples: Sequence[Sample], data: DataConfig, *, masks: MaskTarget | None = None,
+              desc: str = "decode", progress: bool = True, workers: int | None = None) -> "CachedImages":
+        """Decode ``samples`` (and, given ``masks``, their masks resized that way) once."""
+        if data.resize is None:  # a programming error: training resolves it (train.loop.resolve_preprocessing)
+            raise ValueError("data.resize is unset: resolve the method's official preprocessing first")
         samples = list(samples)
+        target = masks
         n, size = len(samples), data.input_size
         labels = np.array([s.label for s in samples], dtype=np.int64)
-        images, masks, done_marker = _allocate(samples, data, with_masks)
+        images, masks, done_marker = _allocate(samples, data, target)
         if done_marker is None or not done_marker.exists():
             workers = workers or min(8, os.cpu_count() or 1)
             with ThreadPoolExecutor(workers) as pool:
-                results = pool.map(lambda s: _load_one(s, data, with_masks), samples)
+                results = pool.map(lambda s: _load_one(s, data, target), samples)
                 for i, (array, mask) in enumerate(tqdm(results, total=n, desc=desc, disable=not progress,
                                                        unit="img", leave=False)):
                     images[i] = array
@@ -124,18 +146,18 @@ class CachedImages:
         return batch
 
 
-def _allocate(samples: list[Sample], data: DataConfig, with_masks: bool):
+def _allocate(samples: list[Sample], data: DataConfig, target: MaskTarget | None):
     n, size = len(samples), data.input_size
     if not data.cache_dir:
-        masks = np.zeros((n, size, size), dtype=np.uint8) if with_masks else None
+        masks = np.zeros((n, target.size, target.size), dtype=np.uint8) if target else None
         return np.zeros((n, 3, size, size), dtype=np.uint8), masks, None
     folder = Path(data.cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(samples, data, with_masks)
+    key = _cache_key(samples, data, target)
     done = folder / f"{key}.done"
     mode = "r+" if done.exists() else "w+"
     open_memmap = np.lib.format.open_memmap
     images = open_memmap(folder / f"{key}.images.npy", mode=mode, dtype=np.uint8, shape=(n, 3, size, size))
-    masks = (open_memmap(folder / f"{key}.masks.npy", mode=mode, dtype=np.uint8, shape=(n, size, size))
-             if with_masks else None)
+    masks = (open_memmap(folder / f"{key}.masks.npy", mode=mode, dtype=np.uint8, shape=(n, target.size, target.size))
+             if target else None)
     return images, masks, done

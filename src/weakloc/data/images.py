@@ -8,10 +8,12 @@ Conversions (documented in the README):
 Masks: a mask file is read as one channel; 1 (True) means manipulated. The DOLOS convention (black = fake,
 white = real, RGB 0/255) is the default ``polarity="black-fake"``; ``"white-fake"`` reads the usual convention.
 A mask with values other than 0 and 255 is rejected unless ``binarize=True`` (then > 127 is white).
+Masks are resized NEAREST by :func:`nearest_indices`, PIL's own rule (training targets and "sm" metrics alike).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +123,17 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise InputError(path, "file does not exist", "check the path") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(path, f"not a readable image ({exc})", "remove or re-export the file") from None
+
+
+@lru_cache(maxsize=256)
+def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
+    """Source index of each of ``n_out`` pixels when PIL resizes ``n_in`` pixels with ``Image.NEAREST``.
+
+    Read off PIL itself (a 1-row int32 "I" image holding 0..n_in-1), so ties go PIL's way by construction:
+    PIL steps the source position by n_in/n_out in floating point, and on non-dyadic scales (e.g. 200 -> 37)
+    a tie lands one pixel lower than ``floor((i + 0.5) * n_in / n_out)``. PIL uses the same stepping for rows
+    and columns. Read-only (memoised)."""
+    ramp = Image.fromarray(np.arange(n_in, dtype=np.int32)[None])
+    index = np.asarray(ramp.resize((n_out, 1), Image.NEAREST))[0].astype(np.int64)
+    index.flags.writeable = False
+    return index

@@ -6,6 +6,8 @@ Settings the user left unset are decided from what is on disk, and said (``notes
   when it holds them, or ``celebahq`` among several;
 - ``full`` / ``local`` (DOLOS): the paper's ``p2`` / ``repaint-p2`` when present, else every generator folder
   of that kind that was found (a local generator's folder holds ``images/``, a full one's holds split folders).
+- ``train_local`` (DOLOS, setup B): the paper's 9k subset ``repaint-p2-9k`` when present (paper §5: setup B
+  trains on 9k Repaint-P2 fakes and the 9k real training images) while the test split stays ``local``'s.
 A setting the user gave is used as given, and a missing folder is an error naming what was found.
 """
 
@@ -23,6 +25,7 @@ BUILTIN_DATASET = "builtin"
 BUILTIN_MAIN_SOURCE = "photos-a"  # the built-in benchmark's main source (photos-b is the other)
 BUILTIN_DEFAULTS = {"full": ("ddpm",), "local": ("repaint",)}  # the paper's P2 / Repaint-P2 roles
 DOLOS_DEFAULTS = {"full": ("p2",), "local": ("repaint-p2",)}  # the paper's main generators
+SETUP_B_SUBSET = "repaint-p2-9k"  # what the official setup B trains on (DOLOS layout)
 PREFERRED_DATASET = "celebahq"
 BUILTIN_ROOT = "data"  # where the built-in benchmark lives when data.root is unset
 
@@ -84,8 +87,9 @@ def _choose_generators(base: Path, kind: str, given: list[str] | None, defaults:
     return found
 
 
-def resolve_dolos(data: DataConfig, notes: list[str] | None = None) -> DataConfig:
-    """The DOLOS (or built-in) configuration with ``dataset``, ``full`` and ``local`` decided (module doc)."""
+def resolve_dolos(data: DataConfig, notes: list[str] | None = None, setup: str | None = None) -> DataConfig:
+    """The DOLOS (or built-in) configuration with ``dataset``, ``full``, ``local`` and, for a training
+    ``setup``, ``train_local`` decided (module doc)."""
     notes = [] if notes is None else notes
     if data.layout == "builtin":
         root = builtin_root(data) / BUILTIN_DATASET
@@ -103,15 +107,36 @@ def resolve_dolos(data: DataConfig, notes: list[str] | None = None) -> DataConfi
     found = found_generators(base)
     full = _choose_generators(base, "full", data.full, defaults["full"], found["full"], notes)
     local = _choose_generators(base, "local", data.local, defaults["local"], found["local"], notes)
+    train_local = data.train_local
+    if (train_local is None and setup == "B" and data.layout == "dolos" and data.local is None
+            and SETUP_B_SUBSET in found["local"]):
+        train_local = [SETUP_B_SUBSET]
+        notes.append(f"data: setup B trains on fake/{SETUP_B_SUBSET} (the paper's 9k subset) and is tested on "
+                     f"{', '.join(local)} (choose with --train-local)")
     return dataclasses.replace(data, layout="dolos", root=str(root) if data.layout == "builtin" else data.root,
-                               dataset=dataset, full=full, local=local)
+                               dataset=dataset, full=full, local=local, train_local=train_local)
 
 
-def load_samples(data: DataConfig, notes: list[str] | None = None) -> tuple[DataConfig, list[Sample]]:
-    """(the resolved data config, its samples). Decisions taken for unset settings are appended to ``notes``."""
+def _train_local_only(samples: list[Sample], train_local: list[str], local: list[str]) -> list[Sample]:
+    """Local fakes of ``train_local`` in the train/valid splits, of ``local`` in the test split."""
+    def keep(s: Sample) -> bool:
+        if s.kind != "local":
+            return True
+        return s.generator in (local if s.split == "test" else train_local)
+    return [s for s in samples if keep(s)]
+
+
+def load_samples(data: DataConfig, notes: list[str] | None = None,
+                 setup: str | None = None) -> tuple[DataConfig, list[Sample]]:
+    """(the resolved data config, its samples); ``setup`` = the setup a training run will use, if any.
+    Decisions taken for unset settings are appended to ``notes``."""
     if data.layout in ("dolos", "builtin"):
-        data = resolve_dolos(data, notes)
-        return data, dolos_samples(data.root, data.dataset, real=data.real, full=data.full, local=data.local)
+        data = resolve_dolos(data, notes, setup)
+        if not data.train_local or data.train_local == data.local:
+            return data, dolos_samples(data.root, data.dataset, real=data.real, full=data.full, local=data.local)
+        both = list(dict.fromkeys([*data.local, *data.train_local]))
+        samples = dolos_samples(data.root, data.dataset, real=data.real, full=data.full, local=both)
+        return data, _train_local_only(samples, data.train_local, data.local)
     if data.layout == "folder":
         full, local = data.full or [], data.local or []
         if len(full) > 1 or len(local) > 1:

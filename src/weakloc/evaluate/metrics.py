@@ -4,16 +4,25 @@ Localization (DOLOS convention, REFERENCE.md): on fake test images only, per ima
 - "lg": the map is resized to the mask's native size with PIL's bicubic filter, binarised at ``> threshold``.
   done for a whole batch by :func:`weakloc.predict.maps.resize_maps` (PIL's own weights as two matrix
   products, within ~1e-7 of per-image PIL ``resize``);
-- "sm": the mask is resized to the map's size (NEAREST, pixel centres) and the map binarised as it is.
+- "sm": the mask is resized to the map's size with PIL's NEAREST (:func:`weakloc.data.images.nearest_indices`,
+  PIL's own index map, ties included) and the map binarised as it is.
 IoU = |P ∩ G| / |P ∪ G|, 1 when the union is empty; PBCA = fraction of pixels classified correctly.
 Per-image values are averaged and multiplied by 100.
 
-Detection: AP on balanced subsamples (the larger class subsampled to the smaller's size), ``repeats``
-times, reported as mean and 2 x std; ROC-AUC and accuracy at 0.5 on the full test set.
+Detection: AP on balanced subsamples, ``repeats`` times, reported as mean and 2 x std (ddof 0); ROC-AUC and
+accuracy at 0.5 on the full test set. Subsampling (``sampling``):
+- "official" (default): the DOLOS evaluation's draw exactly. A ``random.Random(seed)`` (seed 1337 there, set
+  at import with ``random.seed``; here a private instance, the global state is never touched); each repeat
+  draws ``random.sample`` of min(n_real, n_fake) reals, then as many fakes (both classes are sampled, even
+  the smaller one, which reorders it and consumes random state); labels zeros then ones. The draw depends on
+  the order of the scores: reals and fakes in test-split order (weakloc: sorted by id).
+- "numpy": ``numpy.random.default_rng(seed).choice`` without replacement, reals then fakes (earlier weakloc;
+  its numbers come back with ``seed=0``).
 """
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from typing import Sequence
 
@@ -21,22 +30,20 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ..config import AP_SAMPLINGS
+from ..data.images import nearest_indices
 from ..predict.maps import resize_maps
 
 CHUNK_PIXELS = 64 * 2**20  # resize at most this many output pixels at once (bounded memory)
-
-
-def nearest_index(n_in: int, n_out: int) -> np.ndarray:
-    """Source index of each output pixel for NEAREST resizing with PIL's pixel-centre convention."""
-    return np.minimum(((np.arange(n_out) + 0.5) * n_in / n_out).astype(np.int64), n_in - 1)
+OFFICIAL_AP_SEED = 1337  # the DOLOS evaluation's random.seed
 
 
 def resize_masks_nearest(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[N, H, W] bool -> [N, h, w] bool, NEAREST (pure indexing, no arithmetic)."""
+    """[N, H, W] bool -> [N, h, w] bool, exactly PIL's NEAREST (pure indexing with PIL's index maps)."""
     masks = np.asarray(masks, dtype=bool)
     if tuple(masks.shape[-2:]) == tuple(size):
         return masks
-    return masks[:, nearest_index(masks.shape[1], size[0])][:, :, nearest_index(masks.shape[2], size[1])]
+    return masks[:, nearest_indices(masks.shape[1], size[0])][:, :, nearest_indices(masks.shape[2], size[1])]
 
 
 def iou_pbca(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,18 +94,41 @@ def summarize_localization(per_image: dict[str, np.ndarray]) -> dict[str, float]
     return {key: float(np.mean(values) * 100) if len(values) else float("nan") for key, values in per_image.items()}
 
 
-def detection_scores(scores: np.ndarray, labels: np.ndarray, *, repeats: int = 5, seed: int = 0) -> dict[str, float]:
-    """AP on balanced subsamples (mean, 2 std; x100), ROC-AUC and accuracy at 0.5 (x100)."""
+def balanced_draws(n_real: int, n_fake: int, repeats: int, seed: int, sampling: str) -> list[np.ndarray]:
+    """Per repeat, the positions drawn (min(n_real, n_fake) reals, then as many fakes), fakes offset by n_real.
+
+    "official": ``random.sample`` picks by position and reads nothing but the population's length, so
+    sampling ``range(n)`` draws exactly the elements ``random.sample(list(scores), n)`` draws."""
+    if sampling not in AP_SAMPLINGS:
+        raise ValueError(f"AP sampling must be one of {', '.join(AP_SAMPLINGS)}, not {sampling!r}")
+    num = min(n_real, n_fake)
+    draws = []
+    if sampling == "official":
+        rng = random.Random(seed)  # private: the global random state is left alone
+        for _ in range(repeats):
+            reals = rng.sample(range(n_real), num)
+            fakes = rng.sample(range(n_fake), num)
+            draws.append(np.array(reals + [n_real + i for i in fakes], dtype=np.int64))
+    else:
+        gen = np.random.default_rng(seed)
+        for _ in range(repeats):
+            draws.append(np.concatenate([gen.choice(n_real, num, replace=False),
+                                         n_real + gen.choice(n_fake, num, replace=False)]))
+    return draws
+
+
+def detection_scores(scores: np.ndarray, labels: np.ndarray, *, repeats: int = 5, seed: int = OFFICIAL_AP_SEED,
+                     sampling: str = "official") -> dict[str, float]:
+    """AP on balanced subsamples (mean, 2 std; x100), ROC-AUC and accuracy at 0.5 (x100). Reals and fakes
+    are each taken in the order they have in ``scores`` (the draw depends on it; see the module docstring)."""
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(int)
     real, fake = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
     if len(real) == 0 or len(fake) == 0:
         raise ValueError("detection metrics need both real and fake test images")
-    n = min(len(real), len(fake))
-    rng = np.random.default_rng(seed)
-    aps = []
-    for _ in range(repeats):
-        chosen = np.concatenate([rng.choice(real, n, replace=False), rng.choice(fake, n, replace=False)])
-        aps.append(average_precision_score(labels[chosen], scores[chosen]))
-    aps = np.array(aps) * 100
+    ordered = np.concatenate([scores[real], scores[fake]])
+    num = min(len(real), len(fake))
+    truth = np.concatenate([np.zeros(num), np.ones(num)])
+    aps = np.array([100 * average_precision_score(truth, ordered[draw])
+                    for draw in balanced_draws(len(real), len(fake), repeats, seed, sampling)])
     return {"ap": float(aps.mean()), "ap_2std": float(2 * aps.std()), "auc": float(roc_auc_score(labels, scores) * 100),
             "acc": float(((scores > 0.5) == labels).mean() * 100), "n_real": int(len(real)), "n_fake": int(len(fake))}

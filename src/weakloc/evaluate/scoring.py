@@ -52,7 +52,9 @@ def evaluate_predictions(predictions: Predictions, samples: Sequence[Sample], da
         real_scores, _ = predictions.align(real, where)
         scores = np.concatenate([real_scores, local_scores])
         labels = np.concatenate([np.zeros(len(real)), np.ones(len(local))])
-        result["detection"] = detection_scores(scores, labels, repeats=cfg.ap_repeats, seed=cfg.seed)
+        result["detection"] = {**detection_scores(scores, labels, repeats=cfg.ap_repeats, seed=cfg.ap_seed,
+                                                  sampling=cfg.ap_sampling),
+                               "ap_sampling": cfg.ap_sampling, "ap_seed": cfg.ap_seed}
     rows = [{"id": s.id, **{k: float(v[i]) for k, v in per_image.items()}, "mask_area": float(masks[i].mean()),
              "score": float(local_scores[i])} for i, s in enumerate(local)]
     result["per_image"] = rows

@@ -32,7 +32,7 @@ def run_experiment(exp: Experiment, out_dir: str | Path, *, progress: bool = Tru
             ensure_builtin(data, progress=progress)
         group.barrier()
         notes: list[str] = []
-        data, samples = load_samples(data, notes)
+        data, samples = load_samples(data, notes, run.setup)
         if progress and group.is_main:
             for note in notes:
                 print(note, flush=True)

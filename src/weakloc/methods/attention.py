@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from timm.models.xception import SeparableConv2d
 
-from .base import Localizer, LocalizerOutput, MethodDefaults, register_method
+from .base import MASK_LOADER, Localizer, LocalizerOutput, MethodDefaults, Preprocessing, register_method
 from .scores import CLASS_SCORES, MAP_SCORES, check_choice, image_score
 from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages, set_bn_momentum
 
@@ -39,17 +39,23 @@ class Attention(Localizer):
     name = "attention"
     short_name = "AT"
     legacy_keys = {"attention.": "head."}  # weakloc 0.1 named the map module "attention"
+    mask_resize = "bilinear"  # the official loader: bilinear to the map, then > 0.5
     defaults = {
         "A": MethodDefaults(lr=1e-4, batch_size=16, epochs=15),
         "B": MethodDefaults(lr=1e-4, batch_size=16, epochs=15),
         "C": MethodDefaults(lr=3e-4, batch_size=16, epochs=15),
     }
 
+    @classmethod
+    def preprocessing(cls, setup: str) -> Preprocessing:
+        """FFD's loader, which the official Attention scripts use in every setup: bilinear, no flip."""
+        return MASK_LOADER
+
     def __init__(self, setup: str = "A", lam: float | None = None, score: str | None = None,
                  bn_momentum: float | None = None) -> None:
         """``lam``: weight of the map term of the weak loss (paper's lambda; None = 1; not used by setup C's
         mask-only loss, so setting it there is an error). ``score``: image score in [0, 1];
-        A/B "softmax" (default, p(fake)), "logit" (sigmoid of the raw fake logit: the official ranking), "max"
+        A/B "logit" (default: sigmoid of the raw fake logit, the official ranking), "softmax" (p(fake)), "max"
         or "mean" of the map; C "max" (default: the weak loss's own reading of a map) or "mean".
         ``bn_momentum``: BatchNorm running-statistics momentum (None = PyTorch's 0.1; see set_bn_momentum)."""
         super().__init__(setup)
@@ -86,5 +92,5 @@ class Attention(Localizer):
     def localize(self, images: torch.Tensor) -> LocalizerOutput:
         outputs = self.forward(images)
         fake_map = torch.sigmoid(outputs["map_logits"][:, 0].float())
-        kind = self.score or ("max" if self.fully_supervised else "softmax")
+        kind = self.score or ("max" if self.fully_supervised else "logit")
         return LocalizerOutput(score=image_score(kind, fake_map, outputs.get("logits")), map=fake_map)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..data.images import nearest_indices
 from ..errors import ConfigError
 
 
@@ -32,6 +32,20 @@ class LocalizerOutput:
 
     def cpu(self) -> "LocalizerOutput":
         return LocalizerOutput(self.score.detach().float().cpu(), self.map.detach().float().cpu())
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How training images are resized to the input size, and whether they are flipped at random."""
+
+    resize: str  # a PIL filter name (config.RESIZE_FILTERS)
+    hflip: bool
+
+
+# The official loaders (REFERENCE.md "Preprocessing"): the weak-setup loader of Patches and GradCAM resizes
+# with LANCZOS and flips; the loader of setup C (every method) and of Attention resizes bilinearly, no flip.
+WEAK_LOADER = Preprocessing(resize="lanczos", hflip=True)
+MASK_LOADER = Preprocessing(resize="bilinear", hflip=False)
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,7 @@ class Localizer(nn.Module, ABC):
     defaults: ClassVar[dict[str, MethodDefaults]] = {}
     needs_grad_to_localize: ClassVar[bool] = False  # e.g. Grad-CAM
     legacy_keys: ClassVar[dict[str, str]] = {}  # state-dict key prefixes of older weakloc versions -> today's
+    mask_resize: ClassVar[str] = "nearest"  # setup C: how masks go from native size to the map (data/cache.py)
 
     def __init__(self, setup: str = "A") -> None:
         super().__init__()
@@ -61,6 +76,11 @@ class Localizer(nn.Module, ABC):
     @property
     def fully_supervised(self) -> bool:
         return self.setup == "C"
+
+    @classmethod
+    def preprocessing(cls, setup: str) -> Preprocessing:
+        """The official preprocessing of this method under ``setup`` (data.resize / data.hflip override it)."""
+        return MASK_LOADER if setup == "C" else WEAK_LOADER
 
     def options(self) -> dict:
         """Constructor options stored in the checkpoint card (so loading rebuilds the same model)."""
@@ -107,10 +127,15 @@ class Localizer(nn.Module, ABC):
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[B, H, W] {0,1} -> [B, h, w] long, NEAREST with PIL's pixel-centre convention ('nearest-exact')."""
+    """[B, H, W] {0,1} -> [B, h, w] long, exactly PIL's NEAREST (the official targets: PIL resizes the mask).
+
+    Indexes with PIL's own index maps (:func:`weakloc.data.images.nearest_indices`); torch's 'nearest-exact'
+    breaks ties the other way on scales such as 200 -> 37."""
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask.long()
-    return F.interpolate(mask[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
+    rows = torch.tensor(nearest_indices(mask.shape[-2], size[0]), device=mask.device)
+    cols = torch.tensor(nearest_indices(mask.shape[-1], size[1]), device=mask.device)
+    return mask.index_select(-2, rows).index_select(-1, cols).long()
 
 
 # ---------------------------------------------------------------- registry

@@ -8,9 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Localizer, LocalizerOutput, MethodDefaults, register_method, resize_mask
-from .xception import CHANNELS, STEM, adopt_stages, init_weights, legacy_xception, run_stages
+from .xception import CHANNELS, STEM, adopt_stages, init_weights, legacy_xception, reset_layers, run_stages
 
 MAP_AFTER = "block2"
+INITS = ("xavier", "pytorch", "timm")
+INIT_ALIASES = {"default": "timm"}  # weakloc <= 0.2 called timm's init "default"
 
 
 @register_method
@@ -26,16 +28,23 @@ class Patches(Localizer):
     }
 
     def __init__(self, setup: str = "A", init: str | None = None) -> None:
-        """``init``: "xavier" (patch-forensics: Xavier-normal, gain 0.02) or "default" (PyTorch's own);
-        None = the official choice, xavier for the weak setups A/B and default for C."""
+        """``init``: "xavier" (patch-forensics: Xavier-normal, gain 0.02), "pytorch" (each layer's own
+        ``reset_parameters``, as the official setup-C network is built) or "timm" (timm's legacy_xception init:
+        Kaiming-normal convolutions; "default" is its old name); None = the official choice, xavier for the
+        weak setups A/B and pytorch for C."""
         super().__init__(setup)
-        if init not in (None, "xavier", "default"):
-            raise ValueError(f"patches init must be 'xavier' or 'default', not {init!r}")
+        init = INIT_ALIASES.get(init, init)
+        if init not in (None, *INITS):
+            raise ValueError(f"patches init must be one of {', '.join(INITS)}, not {init!r}")
         self.init = init
         self.trunk = adopt_stages(self, legacy_xception(), None, MAP_AFTER)
         self.head = nn.Conv2d(CHANNELS[MAP_AFTER], 2, kernel_size=1)
-        if (init or ("default" if self.fully_supervised else "xavier")) == "xavier":
+        chosen = init or ("pytorch" if self.fully_supervised else "xavier")
+        if chosen == "xavier":
             init_weights(self, gain=0.02)
+        elif chosen == "pytorch":
+            reset_layers(self)
+        # "timm": the weights timm's constructor gave (the head is a plain Conv2d: PyTorch's init either way)
 
     def options(self) -> dict:
         return {"init": self.init}

@@ -12,8 +12,6 @@ import timm
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-
 STEM = ("conv1", "bn1", "act1", "conv2", "bn2", "act2")
 BLOCKS = tuple(f"block{i}" for i in range(1, 13))
 TAIL = ("conv3", "bn3", "act3", "conv4", "bn4", "act4")
@@ -56,6 +54,14 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
+def reset_layers(module: nn.Module) -> None:
+    """PyTorch's own initialisation of every layer (``reset_parameters``), undoing timm's Kaiming-normal:
+    what a network built from plain torch.nn layers, like the official Cadene-style Xception, starts from."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
+            m.reset_parameters()
+
+
 def set_bn_momentum(module: nn.Module, momentum: float | None) -> None:
     """Set every BatchNorm's running-statistics momentum (None keeps PyTorch's 0.1). Short schedules need a
     larger one: over a few dozen steps the running statistics lag the fast-changing weights of a deep
@@ -69,23 +75,9 @@ def set_bn_momentum(module: nn.Module, momentum: float | None) -> None:
             m.momentum = momentum
 
 
-def load_timm_weights(network: nn.Module, path: str | Path) -> list[str]:
-    """Load a local timm-format legacy_xception state dict (safetensors or weights-only torch file) into
-    ``network`` (a full Xception or any prefix of it); the classifier is skipped. Returns the loaded keys."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: initialisation weights file does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+def load_timm_weights(network: nn.Module, path: str | Path, partial: bool = False) -> list[str]:
+    """Load a local Xception weights file into ``network`` (see :func:`weakloc.methods.weights.load_init_weights`:
+    refused unless it fills every tensor it should, or ``partial``). Returns the loaded keys, sorted."""
+    from .weights import load_init_weights  # weights.py builds on this module's stage names
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-    own = network.state_dict()  # stages carry their timm names (adopt_stages), so keys match directly
-    matched = {key: state[key] for key in own if key in state and own[key].shape == state[key].shape
-               and not key.startswith("fc.")}
-    if not matched:
-        raise ConfigError(f"{path}: no tensor matches the Xception layers; expected a timm legacy_xception state dict")
-    network.load_state_dict(matched, strict=False)
-    return sorted(matched)
+    return sorted(load_init_weights(network, path, partial).loaded)

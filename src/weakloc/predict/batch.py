@@ -50,7 +50,7 @@ def preprocessing_of(card: dict, cache_dir: str | None = None) -> DataConfig:
 def predict_samples(model: Localizer, card: dict, samples: Sequence[Sample], *, batch_size: int = 64,
                     device: torch.device | str = "cpu", precision: str = "fp32", progress: bool = True,
                     cache_dir: str | None = None) -> Predictions:
-    cache = CachedImages.build(samples, preprocessing_of(card, cache_dir), with_masks=False, desc="decode test",
+    cache = CachedImages.build(samples, preprocessing_of(card, cache_dir), desc="decode test",
                                progress=progress)
     scores, maps = predict_cache(model, cache, batch_size=batch_size, device=device, precision=precision,
                                  progress=progress)

@@ -26,13 +26,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import DataConfig, TrainConfig, changed_settings, changes_block, to_dict
-from ..data.cache import CachedImages
+from ..data.cache import CachedImages, MaskTarget
 from ..data.samples import Sample, training_selection
 from ..device import ProcessGroup, autocast, autocast_dtype, pick_device
 from ..errors import ConfigError
 from ..files import atomic_path, write_json
-from ..methods import METHODS, Localizer, build_model
-from ..methods.xception import load_timm_weights
+from ..methods import METHODS, Localizer, build_model, training_preprocessing
+from ..methods.weights import InitReport, load_init_weights
 from .checkpoint import save_checkpoint
 
 STATE_FILE = "state.pt"
@@ -47,6 +47,7 @@ class RunResult:
     history: list[dict]
     resumed_from_epoch: int  # 0 for a fresh run
     model: Localizer  # the final weights (in every process)
+    init: InitReport | None = None  # what --init loaded (None without an init file)
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
@@ -57,6 +58,13 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, lr=cfg.lr if cfg.lr is not None else defaults.lr,
                                batch_size=cfg.batch_size or defaults.batch_size,
                                epochs=cfg.epochs if cfg.epochs is not None else defaults.epochs)
+
+
+def resolve_preprocessing(data: DataConfig, cfg: TrainConfig) -> DataConfig:
+    """Fill ``data.resize`` / ``data.hflip`` left unset with the method's official choice for the setup."""
+    official = training_preprocessing(cfg.method, cfg.setup)
+    return dataclasses.replace(data, resize=data.resize or official.resize,
+                               hflip=official.hflip if data.hflip is None else data.hflip)
 
 
 def epoch_indices(n: int, count: int, seed: int, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -73,7 +81,8 @@ def _run_config(data: DataConfig, cfg: TrainConfig) -> dict:
 
 
 # settings that do not make a different run: more epochs continue it; the cache is not the run
-NOT_THE_RUN = ("train.epochs", "data.cache_dir")
+# init_partial only allows a load; it changes no weights (and runs made before it existed lack the key)
+NOT_THE_RUN = ("train.epochs", "data.cache_dir", "train.init_partial")
 PATH_SETTINGS = ("data.root", "data.real", "data.masks", "data.manifest", "train.init")
 
 
@@ -97,15 +106,18 @@ def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
 
 
 def _card(data: DataConfig, cfg: TrainConfig, model: Localizer, train: Sequence[Sample], valid: Sequence[Sample],
-          epoch: int, val_loss: float) -> dict:
+          epoch: int, val_loss: float, init: InitReport | None = None) -> dict:
     return {
-        "input_size": data.input_size, "resize": data.resize, "mean": data.mean, "std": data.std,
+        "input_size": data.input_size, "resize": data.resize, "hflip": data.hflip, "mean": data.mean, "std": data.std,
+        "official_preprocessing": dataclasses.asdict(training_preprocessing(cfg.method, cfg.setup)) == {
+            "resize": data.resize, "hflip": data.hflip},
         "map_size": model.map_size(data.input_size),
         "data": {"layout": data.layout, "root": data.root, "dataset": data.dataset, "real": data.real,
-                 "full": data.full, "local": data.local, "manifest": data.manifest, "masks": data.masks,
+                 "full": data.full, "local": data.local, "train_local": data.train_local, "manifest": data.manifest, "masks": data.masks,
                  "mask_polarity": data.mask_polarity, "binarize_masks": data.binarize_masks,
                  "split_ratios": data.split_ratios, "n_train": len(train), "n_valid": len(valid)},
-        "train": {k: v for k, v in to_dict(cfg).items() if k not in ("device",)},
+        "train": {**{k: v for k, v in to_dict(cfg).items() if k not in ("device",)},
+                  "init_loaded": init.card() if init else None},
         "seed": cfg.seed, "epoch": epoch, "metrics": {"val_loss": val_loss},
     }
 
@@ -134,6 +146,7 @@ def train(run_dir: str | Path, data: DataConfig, cfg: TrainConfig, samples: Sequ
     """Train (or resume, or return the finished) run in ``run_dir``."""
     run_dir = Path(run_dir)
     cfg = resolve(cfg)
+    data = resolve_preprocessing(data, cfg)
     device = pick_device(cfg.device)
     group = ProcessGroup.from_env(device)
     try:
@@ -146,6 +159,8 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
            group: ProcessGroup, progress: bool, overwrite: bool) -> RunResult:
     if cfg.batch_size % group.world_size:
         raise ConfigError(f"train.batch_size {cfg.batch_size} must be divisible by the {group.world_size} processes")
+    # first: a refused --init file fails before anything is written or decoded
+    model, init = _build(cfg, device, progress)
     config = _run_config(data, cfg)
     if group.is_main:
         _check_run_dir(run_dir, config, overwrite)
@@ -156,11 +171,11 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     where = data.root or data.manifest or data.local
     train_set = training_selection(samples, cfg.setup, "train", where)
     valid_set = training_selection(samples, cfg.setup, "valid", where)
-    with_masks = cfg.setup == "C"
-    train_cache = CachedImages.build(train_set, data, with_masks=with_masks, desc="decode train", progress=progress)
-    valid_cache = CachedImages.build(valid_set, data, with_masks=with_masks, desc="decode valid", progress=progress)
+    # setup C: masks go from their native size straight to the map, as the official loaders resize them
+    masks = MaskTarget(model.map_size(data.input_size), model.mask_resize) if cfg.setup == "C" else None
+    train_cache = CachedImages.build(train_set, data, masks=masks, desc="decode train", progress=progress)
+    valid_cache = CachedImages.build(valid_set, data, masks=masks, desc="decode valid", progress=progress)
 
-    model = _build(cfg, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = autocast_dtype(cfg.precision, device)
     state_path = run_dir / STATE_FILE
@@ -182,7 +197,7 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
                   "images_per_s": cfg.iters_per_epoch * cfg.batch_size / seconds}
         history.append(record)
         if group.is_main:
-            best = _keep_best(run_dir, model, best, data, cfg, train_set, valid_set, epoch + 1, val_loss)
+            best = _keep_best(run_dir, model, best, data, cfg, train_set, valid_set, epoch + 1, val_loss, init)
             _save_state(state_path, model, optimizer, epoch + 1, history, best)
             write_json(run_dir / "history.json", history)
             if progress:
@@ -194,19 +209,21 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     if group.is_main and start_epoch < cfg.epochs:
         # finished: the optimizer state (2x the model for Adam) is only needed to resume a killed run
         _save_state(state_path, model, None, cfg.epochs, history, best)
-    return RunResult(run_dir, run_dir / BEST_FILE, history, start_epoch, model)
+    return RunResult(run_dir, run_dir / BEST_FILE, history, start_epoch, model, init)
 
 
-def _build(cfg: TrainConfig, device: torch.device) -> Localizer:
-    """The run's model, seeded, optionally initialised from local timm weights, on its device."""
+def _build(cfg: TrainConfig, device: torch.device, progress: bool) -> tuple[Localizer, InitReport | None]:
+    """The run's model, seeded, optionally initialised from a local weights file (whole, or in part only with
+    ``init_partial``), on its device; and what that file filled."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.method, cfg.setup, cfg.options)
-    if cfg.init:
-        load_timm_weights(model, cfg.init)
+    init = load_init_weights(model, cfg.init, partial=cfg.init_partial) if cfg.init else None
+    if init and progress:
+        tqdm.write(init.summary())
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    return model
+    return model, init
 
 
 def _resume(state_path: Path, model: Localizer, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
@@ -254,12 +271,13 @@ def _epoch(net: torch.nn.Module, model: Localizer, optimizer: torch.optim.Optimi
 
 
 def _keep_best(run_dir: Path, model: Localizer, best: list, data: DataConfig, cfg: TrainConfig,
-               train_set: Sequence[Sample], valid_set: Sequence[Sample], epoch: int, val_loss: float) -> list:
+               train_set: Sequence[Sample], valid_set: Sequence[Sample], epoch: int, val_loss: float,
+               init: InitReport | None = None) -> list:
     name = f"epoch-{epoch:03d}.safetensors"
     candidates = sorted(best + [(val_loss, epoch, name)])
     kept, dropped = candidates[:cfg.keep_best], candidates[cfg.keep_best:]
     if (val_loss, epoch, name) in kept:
-        save_checkpoint(run_dir / name, model, _card(data, cfg, model, train_set, valid_set, epoch, val_loss))
+        save_checkpoint(run_dir / name, model, _card(data, cfg, model, train_set, valid_set, epoch, val_loss, init))
     for _, _, old in dropped:
         for path in (run_dir / old, (run_dir / old).with_suffix(".json")):
             path.unlink(missing_ok=True)
