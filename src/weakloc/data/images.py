@@ -9,20 +9,33 @@ Masks: a mask file is read as one channel; 1 (True) means manipulated. The DOLOS
 white = real, RGB 0/255) is the default ``polarity="black-fake"``; ``"white-fake"`` reads the usual convention.
 A mask with values other than 0 and 255 is rejected unless ``binarize=True`` (then > 127 is white).
 Masks are resized NEAREST by :func:`nearest_indices`, PIL's own rule (training targets and "sm" metrics alike).
+
+Real-world files: the pixel count is checked from the header before anything is decoded (``max_pixels``,
+default :data:`MAX_PIXELS`), so a decompression bomb is one clear error; the EXIF orientation tag is applied
+(images and masks alike, so they stay aligned), as every viewer does; an animated file (GIF, APNG, WebP)
+gives its first frame. Each of these is said in ``notes``.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 from ..files import save_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+# 100 megapixels: above any camera's photo (a 200 MP phone sensor bins to 50 MP by default), far below what
+# would exhaust memory (100 MP of RGB = 300 MB decoded). PIL's own guard (89 MP warning, 179 MP error)
+# is replaced by this one so that the limit is a setting and the error names the file and the fix.
+MAX_PIXELS = 100_000_000
+ROTATING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+_PIL_GUARD = threading.Lock()
 
 MASK_POLARITIES = ("black-fake", "white-fake")
 
@@ -31,19 +44,61 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _open(path: Path) -> Image.Image:
+def _too_large(path: Path, width: int, height: int, max_pixels: int | None) -> InputError:
+    return InputError(path, f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, above the limit "
+                            f"of {(max_pixels or MAX_PIXELS) / 1e6:g} (a decompression bomb, or a huge scan)",
+                      "downscale it first, or raise the limit (--max-pixels N; max_pixels=N in Python) "
+                      "if you trust the file")
+
+
+def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = None) -> Image.Image:
+    """Open, check the size from the header, decode, apply EXIF orientation, take the first frame."""
     if not path.exists():
         raise InputError(path, "file does not exist", "check the path, or regenerate the dataset")
+    limit = max_pixels or MAX_PIXELS
     try:
-        image = Image.open(path)
+        image = _open_header(path)
+        width, height = image.size
+        if width * height > limit:
+            image.close()
+            raise _too_large(path, width, height, max_pixels)
+        if getattr(image, "is_animated", False):
+            if notes is not None:
+                notes.append(f"animated image ({getattr(image, 'n_frames', '?')} frames): the first frame is used")
+            image.seek(0)
         image.load()  # decode now, so truncated files fail here and not later inside a worker
     except UnidentifiedImageError:
         raise InputError(path, "not an image PIL can read",
                          f"remove it from the folder, or convert it to one of {', '.join(IMAGE_SUFFIXES)}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(path, f"unreadable or truncated image ({exc})",
                          "re-export or re-download the file, or remove it from the dataset") from None
+    orientation = _orientation(image)
+    if orientation not in (0, 1):
+        image = ImageOps.exif_transpose(image)
+        if notes is not None:
+            notes.append(f"rotated/flipped by its EXIF orientation tag ({orientation}), as viewers show it")
     return image
+
+
+def _open_header(path: Path) -> Image.Image:
+    """``Image.open`` (reads the header only) with PIL's bomb guard off: weakloc's own limit replaces it. PIL
+    checks only inside ``open``, and the guard is a global, so the swap is done under a lock."""
+    with _PIL_GUARD:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a malformed EXIF block is not worth refusing the picture for
+        return 1
 
 
 def _to_8bit_array(image: Image.Image) -> np.ndarray:
@@ -57,11 +112,11 @@ def _to_8bit_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
-def read_rgb(path: str | Path, notes: list[str] | None = None) -> Image.Image:
-    """Read an image as 8-bit RGB, converting other modes (see module doc); errors name the file.
-    A conversion is described in ``notes`` when a list is given."""
+def read_rgb(path: str | Path, notes: list[str] | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Read an image as 8-bit RGB, upright per EXIF, converting other modes (see module doc); errors name the
+    file. A conversion, rotation or frame choice is described in ``notes`` when a list is given."""
     path = Path(path)
-    image = _open(path)
+    image = _open(path, max_pixels, notes)
     if image.mode == "RGB":
         return image
     if notes is not None:
@@ -114,11 +169,12 @@ def write_mask(path: str | Path, mask: np.ndarray, *, polarity: str = "black-fak
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) without decoding the pixels."""
+    """(width, height) as viewers show it (EXIF orientation applied), without decoding the pixels."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            return image.size
+        with _open_header(path) as image:
+            width, height = image.size
+            return (height, width) if _orientation(image) in ROTATING_ORIENTATIONS else (width, height)
     except FileNotFoundError:
         raise InputError(path, "file does not exist", "check the path") from None
     except (UnidentifiedImageError, OSError) as exc:
