@@ -89,8 +89,15 @@ class Attention(Localizer):
         return (F.cross_entropy(outputs["logits"].float(), label)
                 + (1.0 if self.lam is None else self.lam) * F.binary_cross_entropy_with_logits(peak, label.float()))
 
+    def _score_kind(self) -> str:
+        return self.score or ("max" if self.fully_supervised else "logit")
+
+    def map_score_kind(self) -> str | None:
+        kind = self._score_kind()
+        return kind if kind in MAP_SCORES else None
+
     def localize(self, images: torch.Tensor) -> LocalizerOutput:
         outputs = self.forward(images)
         fake_map = torch.sigmoid(outputs["map_logits"][:, 0].float())
-        kind = self.score or ("max" if self.fully_supervised else "logit")
+        kind = self._score_kind()
         return LocalizerOutput(score=image_score(kind, fake_map, outputs.get("logits")), map=fake_map)

@@ -125,6 +125,17 @@ class Localizer(nn.Module, ABC):
         """The map's side for the dry-run input ``x`` (override when forward returns no ``map_logits``)."""
         return int(self.forward(x)["map_logits"].shape[-1])
 
+    def map_stride(self) -> int:
+        """Input pixels per map cell, from two dry runs (8 for Patches, 16 at block 7 / 11, 1 for a map at the
+        input's size): tiles placed at multiples of it see the same cells as the whole image does."""
+        small, large = self.map_size(256), self.map_size(512)
+        return max(1, round(256 / max(1, large - small)))
+
+    def map_score_kind(self) -> str | None:
+        """"mean" / "max" when the image score is that statistic of the map (so it can be taken over a
+        stitched map), None when it comes from a classifier (then tiles are combined by their max)."""
+        return None
+
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[B, H, W] {0,1} -> [B, h, w] long, exactly PIL's NEAREST (the official targets: PIL resizes the mask).

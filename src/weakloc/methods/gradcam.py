@@ -185,6 +185,9 @@ class GradCAM(Localizer):
                 attribute_to_layer_input=True)
         return terms.float().sum(dim=1).detach(), seen["logits"].detach()
 
+    def map_score_kind(self) -> str | None:
+        return (self.score or "mean") if self.fully_supervised else None
+
     def _map_side(self, x: torch.Tensor) -> int:
         """Side of the map: the input's when the CAM is upsampled to it (299 at 299), else block 11's (19 at
         299, 4 at 64; a dry run of the entry flow only)."""

@@ -60,6 +60,9 @@ class Patches(Localizer):
             target = batch["label"][:, None, None].expand(-1, *logits.shape[-2:])
         return F.cross_entropy(logits, target)
 
+    def map_score_kind(self) -> str | None:
+        return "mean"
+
     def localize(self, images: torch.Tensor) -> LocalizerOutput:
         fake = self.forward(images)["map_logits"].float().softmax(dim=1)[:, 1]
         return LocalizerOutput(score=fake.mean(dim=(1, 2)), map=fake)
