@@ -9,6 +9,9 @@ Rows:
 - ``small``: a small pixel UNet (benchmarks/unets.py small_unet) at 64 and 128 px;
 - ``celebahq-256``: a UNet with google/ddpm-celebahq-256's configuration (113.7M parameters) at 256 px; only a
   few evaluations are timed (a full RePaint would take hours on a CPU).
+- ``p2-256``: the P2 models' UNet (guided-diffusion, 93.6M parameters, learned variance; ``import-adm``) at
+  256 px, timed the same way (its RePaint steps use the learned variance, whose scheduler cost is negligible
+  next to a 256 px UNet call).
 "UNet evals/s" counts image-evaluations (batch x calls per second). RePaint images/s is measured with a short
 schedule and projected to RePaint's face schedule (250 steps, jumps of 10, 10 resamplings = 2410 UNet calls
 per image) from the measured per-call cost, scheduler included. Writes benchmarks/results/generate.json.
@@ -41,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from unets import celebahq_unet, small_unet  # noqa: E402  (beside this script)
+from unets import celebahq_unet, p2_unet, small_unet  # noqa: E402  (beside this script)
 from weakloc.device import autocast_dtype  # noqa: E402
 from weakloc.generate.generators.repaint import repaint, repaint_unet_calls  # noqa: E402
 from weakloc.generate.generators.tensors import channels_last, to_uint8  # noqa: E402
@@ -272,13 +275,15 @@ def main() -> None:
                      "face_schedule_images_per_s": round(evals_per_s / face_calls, 5),
                      "face_schedule_s_per_image": round(face_calls / evals_per_s, 1)})
 
-    big = celebahq_unet()
     evals = 1 if args.quick else args.big_evals
-    rate = unet_rate(big, 256, 1, min_seconds=0.0, max_calls=evals)
-    rows.append({"model": "celebahq-256", "params_M": round(params(big), 1), "size": 256, "batch": 1,
-                 "dtype": "float32", "unet_evals_per_s": round(rate, 3), "timed_evals": evals,
-                 "face_schedule_images_per_s": round(rate / face_calls, 6),
-                 "face_schedule_s_per_image": round(face_calls / rate)})
+    for name, build in (("celebahq-256", celebahq_unet), ("p2-256", p2_unet)):
+        big = build()
+        rate = unet_rate(big, 256, 1, min_seconds=0.0, max_calls=evals)
+        rows.append({"model": name, "params_M": round(params(big), 1), "size": 256, "batch": 1,
+                     "dtype": "float32", "unet_evals_per_s": round(rate, 3), "timed_evals": evals,
+                     "face_schedule_images_per_s": round(rate / face_calls, 6),
+                     "face_schedule_s_per_image": round(face_calls / rate)})
+        del big
 
     machine = machine_info()
     result = {"machine": machine, "face_schedule": {"steps": 250, "jump_length": 10, "jump_n_sample": 10,

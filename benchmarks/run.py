@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # writes benchmarks/results/core.json and prints a table
     python benchmarks/run.py --quick    # smaller sizes, for a smoke check
+    python benchmarks/run.py --metrics-only   # metrics and evaluation only -> benchmarks/results/core-metrics.json
 
 Figures are measured on the machine that runs it (the README quotes a 2-core CPU run).
 """
@@ -99,14 +100,53 @@ def bench_predict(input_size: int, batch: int, precision: str, repeats: int) -> 
             "predict_img_s": batch * repeats / (time.perf_counter() - start)}
 
 
-def bench_metrics(n: int) -> dict:
+def bench_metrics(n: int, repeats: int = 5) -> dict:
+    """The DOLOS metrics alone (IoU + PBCA, lg and sm) against everything `weakloc evaluate` computes from the
+    maps (``scoring.score_maps``: the DOLOS four, F1, pixel AP / AUC, oracle, pooled values, 95% bootstrap
+    intervals with 1,000 resamples, the three baseline maps, IoU by mask area), alternated ``repeats`` times in
+    one process so that both see the same machine load; the ratio is the median of the per-repeat ratios."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from weakloc.config import EvalConfig
+    from weakloc.evaluate.pixel import LEVELS, pixel_statistics
+    from weakloc.evaluate.scoring import score_maps
+    from weakloc.predict.maps import resize_maps
+
     rng = np.random.default_rng(0)
     maps = rng.random((n, 37, 37), dtype=np.float32)
     masks = np.zeros((n, 256, 256), bool)
     masks[:, 64:160, 80:200] = True
+    maps_list, masks_list = list(maps), list(masks)
+    dolos, everything = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        localization_scores(maps_list, masks_list)
+        dolos.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        score_maps(maps_list, masks_list, 0.5, EvalConfig())
+        everything.append(time.perf_counter() - start)
+    ratios = [b / a for a, b in zip(dolos, everything)]  # per repeat: the two ran back to back
+    # detection with intervals and baselines: as many reals as fakes
+    scores = rng.random(2 * n)
+    labels = np.r_[np.zeros(n), np.ones(n)]
+    from weakloc.evaluate.intervals import detection_intervals
+    from weakloc.evaluate.metrics import detection_baselines, detection_scores
+
     start = time.perf_counter()
-    localization_scores(list(maps), list(masks))
-    vectorised = time.perf_counter() - start
+    detection_scores(scores, labels)
+    detection_plain = time.perf_counter() - start
+    start = time.perf_counter()
+    detection_scores(scores, labels)
+    detection_intervals(scores, labels, 1000, 0)
+    detection_baselines(labels, 0, repeats=5, seed=1337, sampling="official")
+    detection_all = time.perf_counter() - start
+    # quantisation: pixel AP / AUC of 50 maps against scikit-learn on the unquantised maps
+    k = min(n, 50)
+    st = pixel_statistics(maps_list[:k], masks_list[:k])
+    big = resize_maps(torch.from_numpy(maps[:k]), (256, 256)).numpy()
+    ap_err = max(abs(st.per_image["ap_px"][i] - average_precision_score(masks[i].ravel(), big[i].ravel()))
+                 for i in range(k))
+    auc_err = max(abs(st.per_image["auc_px"][i] - roc_auc_score(masks[i].ravel(), big[i].ravel())) for i in range(k))
     # the plain per-image PIL loop of the official code, on a subset
     from PIL import Image as PILImage
 
@@ -116,13 +156,24 @@ def bench_metrics(n: int) -> dict:
         p = np.asarray(PILImage.fromarray(m, mode="F").resize((256, 256), PILImage.BICUBIC)) > 0.5
         _ = np.logical_and(p, g).sum() / max(np.logical_or(p, g).sum(), 1), (p == g).mean()
     loop = (time.perf_counter() - start) / k * n
+    vectorised = float(np.median(dolos))
     return {"maps": n, "map": "37x37", "mask": "256x256", "vectorised_s": vectorised, "maps_per_s": n / vectorised,
+            "dolos_s_each": dolos, "all_metrics_s_each": everything, "all_metrics_s": float(np.median(everything)),
+            "ratio_all_to_dolos_each": ratios, "ratio_all_to_dolos": float(np.median(ratios)),
+            "ratio_of_fastest": float(min(everything) / min(dolos)),
+            "levels": LEVELS, "bootstrap_resamples": EvalConfig().bootstrap,
+            "detection_scores": 2 * n, "detection_plain_s": detection_plain,
+            "detection_with_intervals_and_baselines_s": detection_all,
+            "pixel_ap_max_abs_error_vs_sklearn": ap_err, "pixel_auc_max_abs_error_vs_sklearn": auc_err,
+            "pixel_ap_bound_max": float(st.bounds["ap_px"].max()),
+            "pixel_auc_bound_max": float(st.bounds["auc_px"].max()),
             "per_image_pil_loop_s_estimated": loop}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke check)")
+    parser.add_argument("--metrics-only", action="store_true", help="only the metric / evaluation throughput")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     quick = args.quick
@@ -130,6 +181,14 @@ def main() -> None:
            "cpu": platform.processor() or platform.machine(), "cuda": torch.cuda.is_available(),
            "bf16_autocast_on_cpu": autocast_dtype("auto", torch.device("cpu")) is not None}
     results: dict = {"environment": env, "train": [], "predict": [], "decode": [], "metrics": None}
+    if args.metrics_only:
+        results = {"environment": env, "metrics": bench_metrics(850 if quick else 8500)}
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / ("core-metrics-quick.json" if quick else "core-metrics.json")
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(metrics_table(results["metrics"]))
+        print(f"written {out}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_dolos(root, 32 if quick else 96)
@@ -164,10 +223,19 @@ def table(r: dict) -> str:
         lines.append(f"| first epoch: decode + resize {d['images']} PNGs 256 px | {d['input']} | – | "
                      f"{d['decode_resize_img_s']:.1f} |")
         lines.append(f"| cached epochs: gather + normalise | {d['input']} | – | {d['cached_batch_img_s']:.0f} |")
-    m = r["metrics"]
+    lines.append(metrics_table(r["metrics"], header=False))
+    return "\n".join(lines)
+
+
+def metrics_table(m: dict, header: bool = True) -> str:
+    lines = ["| what | input | precision | images/s |", "|---|---|---|---|"] if header else []
     lines.append(f"| metrics: {m['maps']} maps 37x37 -> masks 256x256 (IoU+PBCA lg/sm) | – | – | "
                  f"{m['maps_per_s']:.0f} maps/s ({m['vectorised_s']:.1f} s; per-image PIL loop ≈ "
                  f"{m['per_image_pil_loop_s_estimated']:.1f} s) |")
+    lines.append(f"| evaluation, all metrics (+ F1, pixel AP/AUC, oracle, pooled, 95% intervals, baselines, by area) "
+                 f"| – | – | {m['maps'] / m['all_metrics_s']:.0f} maps/s ({m['all_metrics_s']:.1f} s; "
+                 f"{m['ratio_all_to_dolos']:.2f}x the DOLOS metrics in the same run, median of "
+                 f"{len(m['ratio_all_to_dolos_each'])}; fastest vs fastest {m['ratio_of_fastest']:.2f}x) |")
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """Randomly initialised diffusers UNets of real shapes, for timing (benchmarks/bench_generate.py).
 
 Nothing is downloaded: ``celebahq_unet`` has the configuration of ``google/ddpm-celebahq-256`` (113.7M
-parameters); its weights are random.
+parameters), ``p2_unet`` the P2 models' (guided-diffusion, 93.6M parameters, 6 output channels, as
+``weakloc generate import-adm --config p2-celebahq`` writes it); their weights are random.
 """
 
 from __future__ import annotations
@@ -35,3 +36,12 @@ def celebahq_unet(seed: int = 0) -> "torch.nn.Module":
 
     torch.manual_seed(seed)
     return UNet2DModel(**CELEBAHQ_256_UNET).eval()
+
+
+def p2_unet(seed: int = 0) -> "torch.nn.Module":
+    from diffusers import UNet2DModel
+
+    from weakloc.generate.generators.adm import P2, unet_kwargs
+
+    torch.manual_seed(seed)
+    return UNet2DModel(**unet_kwargs(P2)).eval()

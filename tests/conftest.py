@@ -87,3 +87,15 @@ def make_dolos(root: Path, dataset: str = "mine", *, local: tuple[str, ...] = ("
                 mask[size // 4: size // 2 + i, size // 4: size // 2] = True
                 write_mask(base / "fake" / gen / "masks" / split / name, mask)
     return root
+
+
+def claim_size(png: Path, width: int, height: int) -> None:
+    """Rewrite a PNG's IHDR to claim another size (with a valid CRC): a decompression bomb's header."""
+    import struct
+    import zlib
+
+    data = bytearray(png.read_bytes())
+    start = data.index(b"IHDR")
+    data[start + 4:start + 12] = struct.pack(">II", width, height)
+    data[start + 17:start + 21] = struct.pack(">I", zlib.crc32(bytes(data[start:start + 17])) & 0xFFFFFFFF)
+    png.write_bytes(bytes(data))

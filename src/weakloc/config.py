@@ -107,11 +107,25 @@ class EvalConfig:
     ap_sampling: str = "official"
     ap_seed: int = 1337  # the DOLOS evaluation's random.seed (earlier weakloc drew with numpy and seed 0)
     batch_size: int = 64
+    # the pixel threshold: "given" (= threshold), "valid" (the one maximising mean IoU lg on the validation split's
+    # local fakes, predicted with the checkpoint) or the path of saved predictions of that split (.npz / heatmaps)
+    threshold_from: str = "given"
+    bootstrap: int = 1000  # resamples for the 95% intervals (0: none); docs/evaluate.md "Confidence intervals"
+    bootstrap_seed: int = 0  # also seeds the random baseline maps and scores
+    # robustness: perturbations to re-run a checkpoint under, e.g. ["jpeg:95,50", "chain:social"]
+    # (parsed and checked by data/perturb.py; docs/evaluate.md "Robustness")
+    perturb: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if isinstance(self.perturb, str):  # --set evaluate.perturb=jpeg:50 gives a bare string
+            self.perturb = [self.perturb]
         if self.ap_sampling not in AP_SAMPLINGS:
             raise ConfigError(f"evaluate.ap_sampling must be one of {', '.join(AP_SAMPLINGS)}, "
                               f"not {self.ap_sampling!r}")
+        if not isinstance(self.bootstrap, int) or self.bootstrap < 0:
+            raise ConfigError(f"evaluate.bootstrap must be a whole number >= 0 (resamples), not {self.bootstrap!r}")
+        if not str(self.threshold_from).strip():
+            raise ConfigError("evaluate.threshold_from must be 'given', 'valid' or a path of saved predictions")
 
 
 def from_dict(cls: type, values: dict[str, Any], where: str) -> Any:

@@ -18,5 +18,9 @@ class InputError(WeaklocError):
         super().__init__(message)
 
 
+class ImageTooLargeError(InputError):
+    """An image whose header claims more pixels than the limit (a decompression bomb, or a huge scan)."""
+
+
 class ConfigError(WeaklocError):
     """An experiment file, CLI option or checkpoint that does not describe a valid run."""

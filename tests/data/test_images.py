@@ -32,7 +32,7 @@ def test_rgb_passthrough_and_mode_conversions(tmp_path):
 
 def test_unreadable_truncated_and_not_an_image(tmp_path):
     (tmp_path / "notes.png").write_text("this is text")
-    with pytest.raises(InputError, match="notes.png: not an image"):
+    with pytest.raises(InputError, match="notes.png: not a readable image"):
         read_rgb(tmp_path / "notes.png")
     Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 90).save(tmp_path / "full.jpg", quality=95)
     data = (tmp_path / "full.jpg").read_bytes()

@@ -3,10 +3,6 @@ orientation is applied (all 8), animated files give their first frame, each with
 
 from __future__ import annotations
 
-import struct
-import zlib
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,14 +11,7 @@ from weakloc.data import images
 from weakloc.data.images import image_size, is_image_file, read_mask, read_rgb
 from weakloc.errors import InputError
 
-
-def claim_size(png: Path, width: int, height: int) -> None:
-    """Rewrite a PNG's IHDR to claim another size (with a valid CRC): a decompression bomb's header."""
-    data = bytearray(png.read_bytes())
-    start = data.index(b"IHDR")
-    data[start + 4:start + 12] = struct.pack(">II", width, height)
-    data[start + 17:start + 21] = struct.pack(">I", zlib.crc32(bytes(data[start:start + 17])) & 0xFFFFFFFF)
-    png.write_bytes(bytes(data))
+from conftest import claim_size
 
 
 def test_a_bomb_is_refused_from_its_header_with_the_file_and_the_fix(tmp_path):

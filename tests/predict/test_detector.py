@@ -87,9 +87,9 @@ def test_predict_decodes_each_image_once_even_with_overlays(trained_checkpoint, 
     reads: list[str] = []
     original = detector_module.read_rgb
 
-    def counting(path, notes=None):
+    def counting(path, notes=None, max_pixels=None):
         reads.append(str(path))
-        return original(path, notes)
+        return original(path, notes, max_pixels)
 
     monkeypatch.setattr(detector_module, "read_rgb", counting)
     paths = sorted(p for p in mixed_folder.iterdir() if p.suffix != ".txt" and p.name != "broken.png")

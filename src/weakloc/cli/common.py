@@ -135,17 +135,22 @@ def card_data(card: dict) -> dict:
     return {k: v for k, v in card.get("data", {}).items() if k in keys and v is not None}
 
 
-def expand_images(inputs: list[str]) -> list[Path]:
-    """Files, folders (recursively) and globs -> image paths, in a stable order."""
+def expand_images(inputs: list[str], skipped: list[str] | None = None) -> list[Path]:
+    """Files, folders (recursively) and globs -> image paths, in a stable order. Files of folders and globs
+    left out for their extension are appended to ``skipped`` (a file named on its own is always tried)."""
     from ..data.images import is_image_file
 
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(q for q in p.rglob("*") if q.is_file() and is_image_file(q))
+            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
         elif any(c in item for c in "*?["):
-            paths += sorted(Path(q) for q in glob.glob(item, recursive=True) if is_image_file(Path(q)))
+            found = sorted(Path(q) for q in glob.glob(item, recursive=True) if Path(q).is_file())
         else:
             paths.append(p)
+            continue
+        paths += [q for q in found if is_image_file(q)]
+        if skipped is not None:
+            skipped += [str(q) for q in found if not is_image_file(q)]
     return paths

@@ -258,6 +258,50 @@ def sample(out: Out,
     _run(go)
 
 
+GdInt = Annotated[Optional[int], typer.Option(help="custom: guided-diffusion flag of the same name")]
+GdText = Annotated[Optional[str], typer.Option(help="custom: guided-diffusion flag of the same name")]
+GdBool = Annotated[Optional[bool], typer.Option(help="custom: guided-diffusion flag of the same name")]
+
+
+@app.command("import-adm")
+def import_adm(checkpoint: Annotated[Path, typer.Argument(help="guided-diffusion (ADM) checkpoint: a state dict of "
+                                                               "its UNetModel, e.g. celebahq_p2.pt")],
+               config: Annotated[str, typer.Option(help="p2-celebahq | p2-ffhq | repaint-celeba (the published "
+                                                        "flags) | custom (guided-diffusion's defaults + the flags "
+                                                        "below)")],
+               out: Annotated[Path, typer.Option(help="model folder to write (UNet2DModel + scheduler config)")],
+               image_size: GdInt = None, num_channels: GdInt = None, num_res_blocks: GdInt = None,
+               channel_mult: GdText = None, attention_resolutions: GdText = None, num_heads: GdInt = None,
+               num_head_channels: GdInt = None, num_heads_upsample: GdInt = None, resblock_updown: GdBool = None,
+               use_scale_shift_norm: GdBool = None, learn_sigma: GdBool = None,
+               use_new_attention_order: GdBool = None, diffusion_steps: GdInt = None,
+               noise_schedule: Annotated[Optional[str], typer.Option(help="custom: linear | cosine")] = None,
+               overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a non-empty --out")] = False
+               ) -> None:
+    """Convert a guided-diffusion checkpoint (P2, RePaint) into a diffusers model folder for inpaint / sample.
+
+    Read as tensors only (nothing in the file is run); refused, naming the first mismatching tensor, unless it
+    has exactly the architecture of --config. See docs/generate.md."""
+    def go():
+        from ..generate.generators.adm import import_adm as convert
+
+        flags = dict(image_size=image_size, num_channels=num_channels, num_res_blocks=num_res_blocks,
+                     channel_mult=channel_mult, attention_resolutions=attention_resolutions, num_heads=num_heads,
+                     num_head_channels=num_head_channels, num_heads_upsample=num_heads_upsample,
+                     resblock_updown=resblock_updown, use_scale_shift_norm=use_scale_shift_norm,
+                     learn_sigma=learn_sigma, use_new_attention_order=use_new_attention_order,
+                     diffusion_steps=diffusion_steps, noise_schedule=noise_schedule)
+        done = convert(checkpoint, out, config, flags, overwrite=overwrite)
+        card = done.card
+        typer.echo(f"imported {checkpoint} ({card['source']['tensors']} tensors, sha256 "
+                   f"{card['source']['sha256'][:12]}...) -> {done.folder} in {done.seconds:.1f} s")
+        typer.echo(f"  {config}: {card['parameters_millions']}M parameters, {card['unet']['out_channels']} output "
+                   f"channels, variance {card['scheduler']['variance_type']}; flags: {card['guided_diffusion_flags']}")
+        typer.echo(f"  use: weakloc generate inpaint --generator repaint --model {done.folder} ...; "
+                   f"weakloc generate sample --model {done.folder} --steps 250 ...")
+    _run(go)
+
+
 @app.command("plan-info")
 def plan_info(plan: Annotated[Path, typer.Argument(help="mask plan folder")]) -> None:
     """Counts per split and mask kind, and the mask-area distribution of a plan."""

@@ -4,7 +4,8 @@ Every image goes through the same path: read as RGB (see images.py), resize to `
 filter the run resolved (the method's official one unless data.resize is set), stored as uint8. Batches are then gathered by
 index straight from the cache and normalised on the fly, so epochs after the first decode nothing.
 The cache lives in memory, or in a memory-mapped file under ``cache_dir`` that later runs reuse
-(its key covers the file list, modification times and preprocessing settings).
+(its key covers the file list, modification times, preprocessing settings and any robustness
+perturbation, data/perturb.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..config import DataConfig
 from .images import read_mask, read_rgb
+from .perturb import Perturbation
 from .samples import Sample
 
 PIL_FILTERS = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
@@ -59,8 +61,12 @@ class MaskTarget:
         return (np.asarray(grey) > 127.5).astype(np.uint8)
 
 
-def _load_one(sample: Sample, data: DataConfig, target: MaskTarget | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_one(sample: Sample, data: DataConfig, target: MaskTarget | None,
+              perturb: Perturbation | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     image = read_rgb(sample.path)
+    native_size = image.size
+    if perturb is not None:  # in memory only: the file on disk is never touched
+        image = perturb(image, sample.id)
     array = preprocess_image(image, data.input_size, data.resize)
     if target is None:
         return array, None
@@ -70,16 +76,21 @@ def _load_one(sample: Sample, data: DataConfig, target: MaskTarget | None) -> tu
     elif sample.kind == "full" or sample.mask_path is None:
         mask = np.ones(size, dtype=np.uint8)
     else:
-        mask = target(read_mask(sample.mask_path, polarity=data.mask_polarity, binarize=data.binarize_masks,
-                                expected_size=image.size))
+        native = read_mask(sample.mask_path, polarity=data.mask_polarity, binarize=data.binarize_masks,
+                           expected_size=native_size)
+        mask = target(perturb.mask(native) if perturb is not None else native)
     return array, mask
 
 
-def _cache_key(samples: Sequence[Sample], data: DataConfig, target: MaskTarget | None) -> str:
+def _cache_key(samples: Sequence[Sample], data: DataConfig, target: MaskTarget | None,
+               perturb: Perturbation | None = None) -> str:
     h = hashlib.sha1()
     with_masks = target is not None
     mask_key = [target.size, target.resize] if target else None
-    h.update(json.dumps([data.input_size, data.resize, data.mask_polarity, data.binarize_masks, mask_key]).encode())
+    settings = [data.input_size, data.resize, data.mask_polarity, data.binarize_masks, mask_key]
+    if perturb is not None:  # a perturbed decode never mixes with a clean one (clean keys are unchanged)
+        settings.append(["perturb", perturb.name])
+    h.update(json.dumps(settings).encode())
     for s in samples:
         paths = [s.path] + ([s.mask_path] if with_masks and s.mask_path else [])
         stamp = [(str(p), os.stat(p).st_mtime_ns, os.stat(p).st_size) if p.exists() else (str(p), 0, 0)
@@ -104,19 +115,21 @@ class CachedImages:
 
     @classmethod
     def build(cls, samples: Sequence[Sample], data: DataConfig, *, masks: MaskTarget | None = None,
-              desc: str = "decode", progress: bool = True, workers: int | None = None) -> "CachedImages":
-        """Decode ``samples`` (and, given ``masks``, their masks resized that way) once."""
+              desc: str = "decode", progress: bool = True, workers: int | None = None,
+              perturb: Perturbation | None = None) -> "CachedImages":
+        """Decode ``samples`` (and, given ``masks``, their masks resized that way) once; ``perturb`` applies a
+        robustness perturbation (data/perturb.py) to each decoded image, before the resize."""
         if data.resize is None:  # a programming error: training resolves it (train.loop.resolve_preprocessing)
             raise ValueError("data.resize is unset: resolve the method's official preprocessing first")
         samples = list(samples)
         target = masks
         n, size = len(samples), data.input_size
         labels = np.array([s.label for s in samples], dtype=np.int64)
-        images, masks, done_marker = _allocate(samples, data, target)
+        images, masks, done_marker = _allocate(samples, data, target, perturb)
         if done_marker is None or not done_marker.exists():
             workers = workers or min(8, os.cpu_count() or 1)
             with ThreadPoolExecutor(workers) as pool:
-                results = pool.map(lambda s: _load_one(s, data, target), samples)
+                results = pool.map(lambda s: _load_one(s, data, target, perturb), samples)
                 for i, (array, mask) in enumerate(tqdm(results, total=n, desc=desc, disable=not progress,
                                                        unit="img", leave=False)):
                     images[i] = array
@@ -146,14 +159,15 @@ class CachedImages:
         return batch
 
 
-def _allocate(samples: list[Sample], data: DataConfig, target: MaskTarget | None):
+def _allocate(samples: list[Sample], data: DataConfig, target: MaskTarget | None,
+              perturb: Perturbation | None = None):
     n, size = len(samples), data.input_size
     if not data.cache_dir:
         masks = np.zeros((n, target.size, target.size), dtype=np.uint8) if target else None
         return np.zeros((n, 3, size, size), dtype=np.uint8), masks, None
     folder = Path(data.cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(samples, data, target)
+    key = _cache_key(samples, data, target, perturb)
     done = folder / f"{key}.done"
     mode = "r+" if done.exists() else "w+"
     open_memmap = np.lib.format.open_memmap

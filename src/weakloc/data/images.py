@@ -18,14 +18,16 @@ gives its first frame. Each of these is said in ``notes``.
 
 from __future__ import annotations
 
+import io
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
+from ..errors import ImageTooLargeError, InputError
 from ..files import save_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
@@ -45,19 +47,21 @@ def is_image_file(path: Path) -> bool:
 
 
 def _too_large(path: Path, width: int, height: int, max_pixels: int | None) -> InputError:
-    return InputError(path, f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, above the limit "
+    return ImageTooLargeError(path, f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, above the limit "
                             f"of {(max_pixels or MAX_PIXELS) / 1e6:g} (a decompression bomb, or a huge scan)",
                       "downscale it first, or raise the limit (--max-pixels N; max_pixels=N in Python) "
                       "if you trust the file")
 
 
-def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = None) -> Image.Image:
-    """Open, check the size from the header, decode, apply EXIF orientation, take the first frame."""
-    if not path.exists():
+def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = None,
+          source: BinaryIO | None = None) -> Image.Image:
+    """Open, check the size from the header, decode, apply EXIF orientation, take the first frame. ``source``:
+    read these bytes instead of the file (an upload), ``path`` then only names it in errors."""
+    if source is None and not path.exists():
         raise InputError(path, "file does not exist", "check the path, or regenerate the dataset")
     limit = max_pixels or MAX_PIXELS
     try:
-        image = _open_header(path)
+        image = _open_header(path if source is None else source)
         width, height = image.size
         if width * height > limit:
             image.close()
@@ -68,7 +72,7 @@ def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = N
             image.seek(0)
         image.load()  # decode now, so truncated files fail here and not later inside a worker
     except UnidentifiedImageError:
-        raise InputError(path, "not an image PIL can read",
+        raise InputError(path, "not a readable image (PIL cannot identify its format)",
                          f"remove it from the folder, or convert it to one of {', '.join(IMAGE_SUFFIXES)}") from None
     except InputError:
         raise
@@ -83,7 +87,7 @@ def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = N
     return image
 
 
-def _open_header(path: Path) -> Image.Image:
+def _open_header(path: Path | BinaryIO) -> Image.Image:
     """``Image.open`` (reads the header only) with PIL's bomb guard off: weakloc's own limit replaces it. PIL
     checks only inside ``open``, and the guard is a global, so the swap is done under a lock."""
     with _PIL_GUARD:
@@ -116,7 +120,10 @@ def read_rgb(path: str | Path, notes: list[str] | None = None, max_pixels: int |
     """Read an image as 8-bit RGB, upright per EXIF, converting other modes (see module doc); errors name the
     file. A conversion, rotation or frame choice is described in ``notes`` when a list is given."""
     path = Path(path)
-    image = _open(path, max_pixels, notes)
+    return _to_rgb(path, _open(path, max_pixels, notes), notes)
+
+
+def _to_rgb(path: Path, image: Image.Image, notes: list[str] | None) -> Image.Image:
     if image.mode == "RGB":
         return image
     if notes is not None:
@@ -129,6 +136,12 @@ def read_rgb(path: str | Path, notes: list[str] | None = None, max_pixels: int |
     if array.ndim == 3 and array.shape[2] >= 3:
         return Image.fromarray(np.ascontiguousarray(array[..., :3]), mode="RGB")
     raise InputError(path, f"unsupported image mode {image.mode!r}", "convert it to 8-bit RGB PNG")
+
+
+def decode_rgb(data: bytes, name: str = "upload", notes: list[str] | None = None,
+               max_pixels: int | None = None) -> Image.Image:
+    """:func:`read_rgb` for bytes already in memory (an upload); errors name ``name``."""
+    return _to_rgb(Path(name), _open(Path(name), max_pixels, notes, io.BytesIO(data)), notes)
 
 
 def read_mask(path: str | Path, *, polarity: str = "black-fake", binarize: bool = False,

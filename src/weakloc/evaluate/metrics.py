@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -54,11 +54,16 @@ def iou_pbca(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray)
     pred = np.asarray(pred).reshape(len(pred), -1)
     target = np.asarray(target).reshape(len(target), -1)
     inter = np.count_nonzero(pred & target, axis=1).astype(np.float64)
-    n_pred = np.count_nonzero(pred, axis=1)
-    n_true = np.count_nonzero(target, axis=1)
+    return counts_iou_pbca(inter, np.count_nonzero(pred, axis=1), np.count_nonzero(target, axis=1), pred.shape[1])
+
+
+def counts_iou_pbca(inter: np.ndarray, n_pred: np.ndarray, n_true: np.ndarray,
+                    n_pixels: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """IoU (1 when the union is empty) and pixel accuracy from per-image counts."""
+    inter = np.asarray(inter, dtype=np.float64)
     union = n_pred + n_true - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-    pbca = 1.0 - (n_pred + n_true - 2 * inter) / pred.shape[1]
+    pbca = 1.0 - (n_pred + n_true - 2 * inter) / n_pixels
     return iou, pbca
 
 
@@ -69,23 +74,35 @@ def _groups(shapes: Sequence[tuple]) -> dict[tuple, list[int]]:
     return groups
 
 
+def chunks(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], max_images: int | None = None,
+           mask_axis: int = 0) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """(positions, stacked maps [n, h, w] float32, stacked masks [n, H, W] bool) for groups of equal (map, mask)
+    shapes, in chunks of at most CHUNK_PIXELS mask pixels (and ``max_images`` images): bounded memory.
+    ``mask_axis=1``: the masks are stacked in [H, n, W] memory (the order ``resize_maps`` returns maps in) and
+    yielded as an [n, H, W] view of it."""
+    if len(maps) != len(masks):
+        raise ValueError(f"{len(maps)} maps but {len(masks)} masks")
+    shapes = [(np.shape(m), np.shape(g)) for m, g in zip(maps, masks)]
+    for (_, mask_shape), members in _groups(shapes).items():
+        step = max(1, CHUNK_PIXELS // (mask_shape[0] * mask_shape[1]))
+        step = min(step, max_images or step)
+        for start in range(0, len(members), step):
+            idx = members[start:start + step]
+            stacked = np.stack([np.asarray(masks[i], dtype=bool) for i in idx], axis=mask_axis)
+            yield (idx, np.stack([np.asarray(maps[i], dtype=np.float32) for i in idx]),
+                   stacked if mask_axis == 0 else np.moveaxis(stacked, mask_axis, 0))
+
+
 def localization_scores(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                         threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Per-image ``iou_lg, pbca_lg, iou_sm, pbca_sm`` for maps (any h x w, values in [0, 1]) and boolean masks
-    (native size). Images are processed in groups of equal (map, mask) shapes, in bounded chunks."""
-    if len(maps) != len(masks):
-        raise ValueError(f"{len(maps)} maps but {len(masks)} masks")
+    (native size). Images are processed in groups of equal (map, mask) shapes, in bounded chunks.
+    (``evaluate.pixel.pixel_statistics`` gives the same four and the threshold-free metrics in one pass.)"""
     out = {key: np.zeros(len(maps)) for key in ("iou_lg", "pbca_lg", "iou_sm", "pbca_sm")}
-    shapes = [(np.shape(m), np.shape(g)) for m, g in zip(maps, masks)]
-    for (map_shape, mask_shape), members in _groups(shapes).items():
-        step = max(1, CHUNK_PIXELS // (mask_shape[0] * mask_shape[1]))
-        for start in range(0, len(members), step):
-            idx = members[start:start + step]
-            m = np.stack([np.asarray(maps[i], dtype=np.float32) for i in idx])
-            g = np.stack([np.asarray(masks[i], dtype=bool) for i in idx])
-            big = resize_maps(torch.from_numpy(m), mask_shape).numpy()
-            out["iou_lg"][idx], out["pbca_lg"][idx] = iou_pbca(big > threshold, g)
-            out["iou_sm"][idx], out["pbca_sm"][idx] = iou_pbca(m > threshold, resize_masks_nearest(g, map_shape))
+    for idx, m, g in chunks(maps, masks):
+        big = resize_maps(torch.from_numpy(m), g.shape[1:]).numpy()
+        out["iou_lg"][idx], out["pbca_lg"][idx] = iou_pbca(big > threshold, g)
+        out["iou_sm"][idx], out["pbca_sm"][idx] = iou_pbca(m > threshold, resize_masks_nearest(g, m.shape[1:]))
     return out
 
 
@@ -132,3 +149,15 @@ def detection_scores(scores: np.ndarray, labels: np.ndarray, *, repeats: int = 5
                     for draw in balanced_draws(len(real), len(fake), repeats, seed, sampling)])
     return {"ap": float(aps.mean()), "ap_2std": float(2 * aps.std()), "auc": float(roc_auc_score(labels, scores) * 100),
             "acc": float(((scores > 0.5) == labels).mean() * 100), "n_real": int(len(real)), "n_fake": int(len(fake))}
+
+
+def detection_baselines(labels: np.ndarray, random_seed: int, **options) -> dict[str, dict]:
+    """``detection_scores`` of trivial image scores on the same test images and balanced draws (``options``):
+    all-fake (every score 1), all-real (every score 0), random (uniform on [0, 1), seeded). A constant score has
+    AP 50 on balanced subsamples (chance) and ROC-AUC 50; its accuracy is the share of its class."""
+    labels = np.asarray(labels).astype(int)
+    scores = {"all-fake": np.ones(len(labels)), "all-real": np.zeros(len(labels)),
+              "random": np.random.default_rng(random_seed).random(len(labels))}
+    keep = ("ap", "ap_2std", "auc", "acc")
+    return {name: {k: v for k, v in detection_scores(s, labels, **options).items() if k in keep}
+            for name, s in scores.items()}

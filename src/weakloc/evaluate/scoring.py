@@ -1,15 +1,17 @@
 """Scoring predictions against a dataset's test split: localization on the local fakes, detection on the
-reals + local fakes; from saved predictions, or from a checkpoint (predicting first)."""
+reals + local fakes; from saved predictions, or from a checkpoint (predicting first). The pixel threshold is
+given, or chosen on the validation split's local fakes (never on the test split's)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..config import DataConfig, EvalConfig
+from ..errors import ConfigError, InputError
 from ..data.images import image_size, read_mask
 from ..data.load import data_where
 from ..data.samples import Sample, require, require_masks, select
@@ -17,7 +19,10 @@ from ..device import pick_device
 from ..predict.batch import predict_samples
 from ..predict.saved import Predictions
 from ..train.checkpoint import load_checkpoint, update_card
-from .metrics import detection_scores, localization_scores, summarize_localization
+from .intervals import detection_intervals, localization_intervals
+from .metrics import detection_baselines, detection_scores, summarize_localization
+from .pixel import DOLOS_KEYS, LEVELS, PIXEL_KEYS, PixelStats, best_threshold, iou_by_area, \
+    localization_baselines, pixel_statistics, summarize_pixel
 from .report import write_results
 
 
@@ -38,42 +43,146 @@ def test_sets(samples: Sequence[Sample], where: object) -> tuple[list[Sample], l
     return local, select(samples, "test", ["real"])
 
 
+def held_out_fakes(samples: Sequence[Sample], where: object, split: str = "valid") -> list[Sample]:
+    """The local fakes (with masks) of the split a threshold is chosen on."""
+    return require_masks(require(select(samples, split, ["local"]), "choosing the threshold (--threshold-from)",
+                                 where, split=split, kinds=["local"]), "choosing the threshold")
+
+
+def checked_maps(maps: Sequence[np.ndarray], samples: Sequence[Sample], where: object) -> list[np.ndarray]:
+    """The maps, refusing one with NaN values (by image id: no threshold and no ranking can place NaN)."""
+    for m, s in zip(maps, samples):
+        if np.isnan(m).any():
+            raise InputError(where, f"the map of {s.id} has NaN values", "save maps without NaN (0 where undefined)")
+    return list(maps)
+
+
+def choose_threshold(predictions: Predictions, held: Sequence[Sample], data: DataConfig, where: object) -> dict:
+    """The threshold of the common grid (pixel.py) maximising mean IoU lg over ``held`` (the validation split's
+    local fakes)."""
+    try:
+        _, maps = predictions.align(held, where)
+    except InputError as exc:
+        problem = str(exc).splitlines()[0].removeprefix(f"{where}: ")
+        raise InputError(where, f"the threshold's predictions do not cover the validation split: {problem}",
+                         "--threshold-from FILE must hold predictions of the validation split's local fakes "
+                         "(e.g. `weakloc predict CKPT .../images/valid --out preds` -> preds/predictions.npz)"
+                         ) from None
+    stats = pixel_statistics(checked_maps(maps, held, where), load_native_masks(held, data))
+    threshold, iou = best_threshold(stats.iou_curve, stats.grid)
+    e, m = stats.grid
+    return {"origin": "valid", "threshold": threshold, "split": "valid", "n_images": len(held),
+            "mean_iou_lg": iou * 100, "criterion": "mean IoU lg",
+            "candidates": f"{LEVELS} thresholds k / 2^{e}, k = {m} .. {m + LEVELS - 1} (the maps' range)"}
+
+
+def resolve_threshold(cfg: EvalConfig, samples: Sequence[Sample], data: DataConfig, where: object = "", *,
+                      predict: Callable[[list[Sample]], Predictions] | None = None) -> dict:
+    """{"origin": "given" | "valid", "threshold": t, ...}. ``cfg.threshold_from``: "given" (cfg.threshold),
+    "valid" (``predict`` runs a checkpoint on the validation split's local fakes) or the path of saved predictions
+    of that split. Only validation images are read: the test split never chooses its own threshold."""
+    source = str(cfg.threshold_from)
+    if source == "given":
+        return {"origin": "given", "threshold": float(cfg.threshold)}
+    held = held_out_fakes(samples, where)
+    if source == "valid":
+        if predict is None:
+            raise ConfigError("--threshold-from valid predicts the validation split with a checkpoint; saved "
+                              "predictions only cover the images they were made for: pass --threshold-from "
+                              "VALID.npz (predictions of the validation split's local fakes) or a --threshold")
+        return {**choose_threshold(predict(held), held, data, where), "predictions": "checkpoint"}
+    path = Path(source)
+    if not path.exists():
+        raise InputError(path, "--threshold-from: no such file or folder",
+                         "pass 'given', 'valid' (with a checkpoint) or saved predictions of the validation split")
+    return {**choose_threshold(Predictions.load(path), held, data, where), "predictions": str(path)}
+
+
+def score_maps(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: float, cfg: EvalConfig
+               ) -> tuple[dict, PixelStats]:
+    """Every localization number of ``evaluate_predictions`` (localization, pixel, intervals, baselines,
+    iou_vs_area) from maps and native-size masks; benchmarks/run.py times this against the DOLOS metrics alone."""
+    stats = pixel_statistics(maps, masks, threshold)
+    area = stats.counts["n_true"] / np.maximum(stats.counts["n_pixels"], 1)
+    result = {"localization": summarize_localization({k: stats.per_image[k] for k in DOLOS_KEYS}),
+              "pixel": summarize_pixel(stats),
+              "intervals": {"method": "percentile bootstrap over test images", "level": 95,
+                            "resamples": cfg.bootstrap, "seed": cfg.bootstrap_seed,
+                            **localization_intervals(stats, cfg.bootstrap, cfg.bootstrap_seed)},
+              "baselines": {"seed": cfg.bootstrap_seed,
+                            "localization": localization_baselines(stats, threshold, cfg.bootstrap_seed)},
+              # the all-fake map's IoU is the mask's area
+              "iou_vs_area": iou_by_area(area, stats.per_image, area)}
+    return result, stats
+
+
 def evaluate_predictions(predictions: Predictions, samples: Sequence[Sample], data: DataConfig,
-                         cfg: EvalConfig | None = None, where: object = "") -> dict:
-    """Metrics (percentages) and per-image rows for the test split of ``samples``."""
+                         cfg: EvalConfig | None = None, where: object = "", *,
+                         masks: Sequence[np.ndarray] | None = None, threshold_source: dict | None = None) -> dict:
+    """Metrics (percentages) and per-image rows for the test split of ``samples``; ``masks``: the local fakes'
+    masks when not the files' (e.g. resized with a perturbed image, evaluate/robustness.py); ``threshold_source``:
+    a threshold already resolved (``resolve_threshold``), else ``cfg.threshold_from`` is resolved here.
+
+    Keys: localization (DOLOS means), detection, pixel (F1, pixel AP / AUC, oracle, pooled), intervals (95%
+    bootstrap), baselines (all-fake / all-real / random), iou_vs_area, threshold(_source), per_image."""
     cfg = cfg or EvalConfig()
     local, real = test_sets(samples, where)
+    source = threshold_source or resolve_threshold(cfg, samples, data, where)
+    threshold = float(source["threshold"])
     local_scores, maps = predictions.align(local, where)
-    masks = load_native_masks(local, data)
-    per_image = localization_scores(maps, masks, cfg.threshold)
-    result: dict = {"localization": summarize_localization(per_image), "n_local": len(local),
-                    "threshold": cfg.threshold}
+    masks = load_native_masks(local, data) if masks is None else list(masks)
+    result, stats = score_maps(checked_maps(maps, local, where), masks, threshold, cfg)
+    result = {"localization": result.pop("localization"), "n_local": len(local), "threshold": threshold,
+              "threshold_source": source, **result}
+    intervals, baselines, areas = result.pop("intervals"), result.pop("baselines"), result.pop("iou_vs_area")
     if real and not np.isnan(local_scores).any():
         real_scores, _ = predictions.align(real, where)
         scores = np.concatenate([real_scores, local_scores])
         labels = np.concatenate([np.zeros(len(real)), np.ones(len(local))])
-        result["detection"] = {**detection_scores(scores, labels, repeats=cfg.ap_repeats, seed=cfg.ap_seed,
-                                                  sampling=cfg.ap_sampling),
-                               "ap_sampling": cfg.ap_sampling, "ap_seed": cfg.ap_seed}
-    rows = [{"id": s.id, **{k: float(v[i]) for k, v in per_image.items()}, "mask_area": float(masks[i].mean()),
+        options = {"repeats": cfg.ap_repeats, "seed": cfg.ap_seed, "sampling": cfg.ap_sampling}
+        result["detection"] = {**detection_scores(scores, labels, **options), "ap_sampling": cfg.ap_sampling,
+                               "ap_seed": cfg.ap_seed}
+        intervals["detection"] = detection_intervals(scores, labels, cfg.bootstrap, cfg.bootstrap_seed)
+        baselines["detection"] = detection_baselines(labels, cfg.bootstrap_seed, **options)
+    if cfg.bootstrap:
+        result["intervals"] = intervals
+    result["baselines"] = baselines
+    result["iou_vs_area"] = areas
+    area = stats.counts["n_true"] / stats.counts["n_pixels"]
+    keys = DOLOS_KEYS + PIXEL_KEYS
+    rows = [{"id": s.id, **{k: float(stats.per_image[k][i]) for k in keys}, "mask_area": float(area[i]),
              "score": float(local_scores[i])} for i, s in enumerate(local)]
     result["per_image"] = rows
     return result
 
 
+CARD_KEYS = ("localization", "detection", "pixel", "threshold", "threshold_source", "n_local")
+
+
 def evaluate_checkpoint(checkpoint: Path, data: DataConfig, samples: list, cfg: EvalConfig, out_dir: Path, *,
                         progress: bool = True, device: str = "auto") -> dict:
-    """Predict the test split (local fakes + reals) with a checkpoint, score it, record the metrics in its card."""
+    """Predict the test split (local fakes + reals) with a checkpoint, score it, record the metrics in its card.
+    With ``cfg.threshold_from == "valid"`` the validation split's local fakes are predicted first (saved as
+    predictions-valid.npz) and the threshold chosen on them."""
     model, card = load_checkpoint(checkpoint, pick_device(device))
-    local, real = test_sets(samples, data_where(data))
-    predictions = predict_samples(model, card, real + local, batch_size=cfg.batch_size,
-                                  device=next(model.parameters()).device, progress=progress)
+    where = data_where(data)
+    local, real = test_sets(samples, where)
+    run_device = next(model.parameters()).device
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    def predict(chosen: list[Sample]) -> Predictions:
+        held = predict_samples(model, card, chosen, batch_size=cfg.batch_size, device=run_device, progress=progress)
+        held.save_npz(out_dir / "predictions-valid.npz")
+        return held
+
+    source = resolve_threshold(cfg, samples, data, where, predict=predict)
+    predictions = predict_samples(model, card, real + local, batch_size=cfg.batch_size, device=run_device,
+                                  progress=progress)
     predictions.save_npz(out_dir / "predictions.npz")
-    result = evaluate_predictions(predictions, samples, data, cfg, data_where(data))
+    result = evaluate_predictions(predictions, samples, data, cfg, where, threshold_source=source)
     write_results(result, out_dir)
     summary = {k: v for k, v in result.items() if k != "per_image"}
-    update_card(checkpoint, test_metrics=summary, test_data={"root": data.root, "dataset": data.dataset,
-                                                             "local": data.local, "n_local": len(local),
-                                                             "n_real": len(real)})
+    update_card(checkpoint, test_metrics={k: summary[k] for k in CARD_KEYS if k in summary},
+                test_data={"root": data.root, "dataset": data.dataset, "local": data.local, "n_local": len(local),
+                           "n_real": len(real)})
     return summary

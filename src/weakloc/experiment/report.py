@@ -1,11 +1,13 @@
-"""Experiment reports: Markdown tables shaped like the paper's, plus a per-run table with every metric."""
+"""Experiment reports: Markdown tables shaped like the paper's, a per-run table of the DOLOS metrics, and a
+second table with the further pixel metrics, 95% intervals and the trivial maps' values (baselines)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..evaluate.report import fmt
+from ..evaluate.report import BASELINES, ORACLE_NOTE, fmt, with_interval
+from ..evaluate.robustness import runs_robustness_markdown
 from ..files import write_text
 from ..methods import METHODS
 
@@ -57,12 +59,64 @@ def runs_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# (title, section, key) of the second table; AP / AUC are detection's
+MORE_COLUMNS = (("IoU lg", "localization", "iou_lg"), ("F1 lg", "pixel", "f1_lg"), ("pixel AP", "pixel", "ap_px"),
+                ("pixel AUC", "pixel", "auc_px"), ("IoU pooled", "pixel", "iou_pooled"),
+                ("ORACLE IoU lg", "pixel", "oracle_iou_lg"), ("ORACLE F1 lg", "pixel", "oracle_f1_lg"),
+                ("AP", "detection", "ap"), ("AUC", "detection", "auc"))
+
+
+def _threshold_cell(res: dict) -> str:
+    source = res.get("threshold_source") or {}
+    t = res.get("threshold")
+    return "–" if t is None else f"{t:.4g} ({source.get('origin', 'given')})"
+
+
+def more_metrics_markdown(results: dict) -> str:
+    """Per run: the threshold and its origin, further pixel metrics and AP / AUC with ± half the 95% bootstrap
+    interval; then the all-fake / all-real / random maps on the same test images ("" for results without them)."""
+    runs = {name: res for name, res in results.items() if res.get("pixel")}
+    if not runs:
+        return ""
+    lines = ["| run | threshold | " + " | ".join(t for t, _, _ in MORE_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(MORE_COLUMNS)]
+    for name, res in runs.items():
+        intervals = res.get("intervals") or {}
+        cells = [with_interval((res.get(sec) or {}).get(key), intervals.get(sec, {}).get(key))
+                 for _, sec, key in MORE_COLUMNS]
+        lines.append(f"| {name} | {_threshold_cell(res)} | " + " | ".join(cells) + " |")
+    distinct: list[tuple[str, dict]] = []  # runs with one test set and threshold share baselines: printed once
+    for name, res in runs.items():
+        if res.get("baselines") and all(res["baselines"] != seen for _, seen in distinct):
+            distinct.append((name, res["baselines"]))
+    for name, base in distinct:
+        suffix = f" (for {name})" if len(distinct) > 1 else ""
+        for kind in BASELINES:
+            cells = []
+            for _, sec, key in MORE_COLUMNS:
+                task = "detection" if sec == "detection" else "localization"
+                cells.append(fmt((base.get(task) or {}).get(kind, {}).get(key)))
+            lines.append(f"| baseline: {kind} map{suffix} | – | " + " | ".join(cells) + " |")
+    lines += ["", "± = half the 95% bootstrap interval over test images (metrics.json has [lo, hi]). Baselines: "
+              "every pixel (image score) 1, 0, or uniform at random (seeded), scored on the same test images; "
+              "chance AP is 50. " + ORACLE_NOTE]
+    return "\n".join(lines) + "\n"
+
+
 def experiment_markdown(exp: "Experiment", results: dict) -> str:
     parts = [f"# {exp.name}\n", f"{exp.description}\n" if exp.description else ""]
     if exp.table == "table2":
-        parts += ["## Table 2 (IoU, PBCA at threshold 0.5, maps resized to the mask size; AP on balanced "
+        given = all(res.get("threshold", 0.5) == 0.5 for res in results.values())
+        at = "at threshold 0.5" if given else "at each run's threshold (second table)"
+        parts += [f"## Table 2 (IoU, PBCA {at}, maps resized to the mask size; AP on balanced "
                   "subsamples, mean of 5)\n", table2_markdown(results)]
     parts += ["## All runs\n", runs_markdown(results)]
+    more = more_metrics_markdown(results)
+    if more:
+        parts += ["## All runs: more metrics, 95% intervals, baselines\n", more]
+    robustness = runs_robustness_markdown(results)  # only when [evaluate] perturb is set
+    if robustness:
+        parts += ["## Robustness (test images perturbed; eval/robustness/ of each run)\n", robustness]
     if exp.data.get("layout") == "builtin":
         parts.append(f"\n{NOTE}\n")
     return "\n".join(p for p in parts if p)

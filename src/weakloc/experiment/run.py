@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..data.load import load_samples
 from ..device import ProcessGroup, pick_device
+from ..evaluate.robustness import evaluate_robustness
 from ..evaluate.scoring import evaluate_checkpoint
 from ..files import write_json, write_text
 from ..generate.builtin import ensure_builtin
@@ -43,6 +44,10 @@ def run_experiment(exp: Experiment, out_dir: str | Path, *, progress: bool = Tru
             continue
         results[run.name] = evaluate_checkpoint(trained.best_checkpoint, data, samples, exp.evaluate,
                                                 run_dir / "eval", progress=progress)
+        if exp.evaluate.perturb:  # [evaluate] perturb: the same checkpoint on perturbed test images
+            robust = evaluate_robustness(trained.best_checkpoint, data, samples, exp.evaluate,
+                                         run_dir / "eval" / "robustness", clean=results[run.name], progress=progress)
+            results[run.name]["robustness"] = robust["rows"]
         results[run.name].update(method=run.method, setup=run.setup, history=trained.history)
     if group.is_main:
         write_json(out_dir / "results.json", results)

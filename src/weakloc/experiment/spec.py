@@ -7,7 +7,7 @@ File shape (see ``presets/*.toml``, the built-in experiments)::
     table = "table2"            # report layout
     [data]   ...                # DataConfig fields, shared by every run
     [train]  ...                # TrainConfig fields, shared by every run
-    [evaluate] ...              # EvalConfig fields
+    [evaluate] ...              # EvalConfig fields; perturb = ["jpeg:95,50", "chain:social"] adds robustness
     [[runs]]
     method = "patches"
     setup = "A"
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig, EvalConfig, TrainConfig, apply_overrides, from_dict, parse_override, read_toml
+from ..data.perturb import parse_perturbations
 from ..errors import ConfigError
 
 TOP_KEYS = {"name", "description", "table", "data", "train", "evaluate", "runs"}
@@ -90,6 +91,7 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
                      from_dict(EvalConfig, tree.get("evaluate", {}), f"{path}: evaluate"), runs, path.read_text())
     for run in runs:  # validate every run's configuration before any training starts
         exp.data_config(run), exp.train_config(run)
+    parse_perturbations(exp.evaluate.perturb, f"{path}: [evaluate] perturb")  # robustness specs, checked early
     return exp
 
 

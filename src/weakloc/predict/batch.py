@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from ..config import DataConfig
 from ..data.cache import CachedImages
+from ..data.perturb import Perturbation
 from ..data.samples import Sample
 from ..device import autocast, autocast_dtype
 from ..methods import Localizer, LocalizerOutput
@@ -49,9 +50,11 @@ def preprocessing_of(card: dict, cache_dir: str | None = None) -> DataConfig:
 
 def predict_samples(model: Localizer, card: dict, samples: Sequence[Sample], *, batch_size: int = 64,
                     device: torch.device | str = "cpu", precision: str = "fp32", progress: bool = True,
-                    cache_dir: str | None = None) -> Predictions:
-    cache = CachedImages.build(samples, preprocessing_of(card, cache_dir), desc="decode test",
-                               progress=progress)
+                    cache_dir: str | None = None, perturb: Perturbation | None = None) -> Predictions:
+    """Scores and maps of ``samples``; ``perturb`` runs the model on perturbed copies (robustness evaluation)."""
+    desc = "decode test" + (f" {perturb.name}" if perturb is not None else "")
+    cache = CachedImages.build(samples, preprocessing_of(card, cache_dir), desc=desc, progress=progress,
+                               perturb=perturb)
     scores, maps = predict_cache(model, cache, batch_size=batch_size, device=device, precision=precision,
                                  progress=progress)
     return Predictions([s.id for s in samples], scores.astype(np.float64), maps)

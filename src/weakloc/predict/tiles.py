@@ -63,7 +63,8 @@ class TiledMap:
 
 def localize_tiled(model: Localizer, image: Image.Image, *, input_size: int, mean: float, std: float,
                    device: torch.device, dtype: torch.dtype | None, tile_batch: int = 16,
-                   overlap: float = DEFAULT_OVERLAP) -> TiledMap | None:
+                   overlap: float = DEFAULT_OVERLAP,
+                   memory_format: torch.memory_format = torch.contiguous_format) -> TiledMap | None:
     """Score and stitched map of an RGB image at its own resolution; None when it is smaller than one tile in
     either direction (resize it instead)."""
     pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -88,7 +89,7 @@ def localize_tiled(model: Localizer, image: Image.Image, *, input_size: int, mea
     for start in range(0, len(places), tile_batch):
         chunk = places[start:start + tile_batch]
         crops = np.stack([pixels[y:y + input_size, x:x + input_size].transpose(2, 0, 1) for y, x in chunk])
-        batch = normalize(torch.from_numpy(crops).to(device), mean, std)
+        batch = normalize(torch.from_numpy(crops).to(device), mean, std).contiguous(memory_format=memory_format)
         out = localize_batch(model, batch, device, dtype)
         tile_scores.append(out.score.numpy())
         for (y, x), tile_map in zip(chunk, out.map.numpy()):

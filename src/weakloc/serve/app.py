@@ -2,9 +2,12 @@
 
 GET  /              the page (page.html)
 GET  /api/info      the checkpoint's model card
-POST /api/predict   body = the image file's bytes -> JSON: score, size, map (grayscale PNG, base64, at the
-                    image's resolution), overlay (PNG, base64), notes; errors -> {"error": ...} with 400/413
-The threshold is applied in the page itself, on the map, so moving the slider needs no round trip.
+POST /api/predict   body = the image file's bytes -> JSON: score, verdict (fake / real, the value it thresholds
+                    and its rule: the card's calibrated threshold and where it came from), size, map (grayscale
+                    PNG, base64, at the image's resolution), overlay (PNG, base64), notes; errors -> {"error": ...}
+                    with 400/413
+The pixel threshold is applied in the page itself, on the map, so moving the slider needs no round trip; it moves
+the verdict too only for a checkpoint without a calibrated one (score > threshold, as before calibration existed).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from ..predict.detector import Detector
-from ..errors import InputError
+from ..predict.detector import SCALES, Detector
+from ..data.images import decode_rgb
+from ..errors import ImageTooLargeError, InputError
 from ..predict.render import heatmap_png, overlay_png
 
 MAX_UPLOAD = 25 * 2**20
@@ -31,19 +36,30 @@ def _png_b64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def predict_bytes(detector: Detector, data: bytes, threshold: float = 0.5) -> dict:
-    """The JSON answer for one uploaded image."""
+def predict_bytes(detector: Detector, data: bytes, threshold: float = 0.5, scale: str | None = None) -> dict:
+    """The JSON answer for one uploaded image (``scale``: resize | native for this image; the detector's own
+    otherwise)."""
+    if scale is not None and scale not in SCALES:
+        raise InputError("scale", f"unknown scale {scale!r}", f"use one of {', '.join(SCALES)}")
+    notes: list[str] = []
+    image = decode_rgb(data, "upload", notes, detector.max_pixels)  # size checked before decoding; EXIF applied
+    kept, detector.scale = detector.scale, scale or detector.scale  # callers hold the server's lock
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError("upload", f"not a readable image ({exc.__class__.__name__})",
-                         "upload a JPEG, PNG, WebP or TIFF image") from None
-    result = detector.predict(image, threshold=threshold)
-    rgb = image.convert("RGB")
+        result = detector.predict(image, threshold=threshold)
+    finally:
+        detector.scale = kept
+    result.notes[:0] = notes
+    rgb = image
     return {"score": result.score, "threshold": threshold, "width": rgb.width, "height": rgb.height,
-            "model": detector.name, "notes": result.notes, "map": _png_b64(heatmap_png(result.map)),
-            "overlay": base64.b64encode(overlay_png(rgb, result.map, result.score, threshold, detector.name)).decode()}
+            "verdict": result.verdict, "is_fake": result.is_fake, "verdict_value": result.verdict_value,
+            "verdict_rule": result.verdict_rule.to_dict(),
+            "model": detector.name, "notes": result.notes, "scale": scale or detector.scale, "map": _png_b64(heatmap_png(result.map)),
+            "overlay": base64.b64encode(overlay_png(rgb, result.map, result.score, threshold, detector.name,
+                                                    verdict=result.verdict)).decode()}
+
+
+def _query(path: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
 
 
 def _handler(detector: Detector, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
@@ -86,7 +102,10 @@ def _handler(detector: Detector, lock: threading.Lock) -> type[BaseHTTPRequestHa
             data = self.rfile.read(length)
             try:
                 with lock:  # one model, one prediction at a time
-                    answer = predict_bytes(detector, data)
+                    answer = predict_bytes(detector, data, scale=_query(self.path).get("scale"))
+            except ImageTooLargeError as exc:  # a bomb or a huge image: refused before decoding
+                self._json(413, {"error": str(exc)})
+                return
             except InputError as exc:
                 self._json(400, {"error": str(exc)})
                 return

@@ -6,6 +6,8 @@
   killed at any point and resumed from its last epoch state ends in exactly the same weights.
 - Validation loss over the whole valid split after every epoch; the best ``keep_best`` epochs are kept as
   safetensors checkpoints with a JSON card, and ``best.safetensors`` is the best of them.
+- At the end, one pass of the best weights over the validation split chooses the image verdict's threshold
+  (train/calibrate.py), written into the best checkpoint's card.
 - Under ``torchrun --nproc_per_node N`` the model is wrapped in DistributedDataParallel and each process
   takes its share of every global batch (gloo on CPU, NCCL on GPUs).
 """
@@ -27,13 +29,14 @@ from tqdm.auto import tqdm
 
 from ..config import DataConfig, TrainConfig, changed_settings, changes_block, to_dict
 from ..data.cache import CachedImages, MaskTarget
-from ..data.samples import Sample, training_selection
+from ..data.samples import SETUPS, Sample, select, training_selection
 from ..device import ProcessGroup, autocast, autocast_dtype, pick_device
 from ..errors import ConfigError
 from ..files import atomic_path, write_json
 from ..methods import METHODS, Localizer, build_model, training_preprocessing
 from ..methods.weights import InitReport, load_init_weights
-from .checkpoint import save_checkpoint
+from .calibrate import VerdictRule, calibrate_model, data_name, record_verdict
+from .checkpoint import load_checkpoint, save_checkpoint
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
@@ -209,7 +212,31 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     if group.is_main and start_epoch < cfg.epochs:
         # finished: the optimizer state (2x the model for Adam) is only needed to resume a killed run
         _save_state(state_path, model, None, cfg.epochs, history, best)
+        _calibrate(run_dir, best, data, cfg, samples, valid_cache, device, dtype, progress)
+    group.barrier()  # the other processes return once the best checkpoint's card is complete
     return RunResult(run_dir, run_dir / BEST_FILE, history, start_epoch, model, init)
+
+
+def _calibrate(run_dir: Path, best: list, data: DataConfig, cfg: TrainConfig, samples: Sequence[Sample],
+               valid_cache: CachedImages, device: torch.device, dtype: torch.dtype | None, progress: bool) -> None:
+    """The verdict threshold of the best checkpoint, chosen on the validation split (train/calibrate.py) and
+    written into its card and its epoch file's: one pass of the best weights over the validation images, plus
+    the split's real images in setup C (which trains on fakes only; without any, the fakes-only rule)."""
+    model, _ = load_checkpoint(run_dir / BEST_FILE, device)
+    caches = [valid_cache]
+    reals = select(samples, "valid", ["real"]) if "real" not in SETUPS[cfg.setup] else []
+    if reals:
+        caches.append(CachedImages.build(reals, data, desc="decode valid reals", progress=progress))
+    verdict = calibrate_model(model, caches, device, dtype=dtype, batch_size=cfg.val_batch_size, split="valid",
+                              data=data_name(data, cfg.setup))
+    for path in (run_dir / BEST_FILE, run_dir / best[0][2]):
+        if path.exists():
+            record_verdict(path, verdict)
+    if progress:
+        rule = VerdictRule.from_card({"verdict": verdict})
+        figures = (f"balanced accuracy {verdict['balanced_accuracy']:.3f} on valid (score > 0.5: "
+                   f"{verdict['score_at_0.5']['balanced_accuracy']:.3f})" if verdict["n_real"] else verdict["note"])
+        tqdm.write(f"verdict: {rule.condition()}; {figures}")
 
 
 def _build(cfg: TrainConfig, device: torch.device, progress: bool) -> tuple[Localizer, InitReport | None]:

@@ -133,7 +133,24 @@ def load_unet(source: str | Path, *, device: torch.device | str = "cpu",
     if prediction != "epsilon":
         raise InputError(source, f"the model predicts {prediction!r}; RePaint and the samplers here need 'epsilon'",
                          "use a noise-predicting DDPM (the google/ddpm-* and CompVis/ldm-* models are)")
+    _check_variance(source, unet.config, config)
     return unet.to(device=device).eval(), config
+
+
+def _check_variance(source: str, unet_config, scheduler_config: dict) -> None:
+    """A learned variance needs its channels (2 x the input's: noise, then variance); a UNet that has them under a
+    fixed-variance schedule runs with them dropped, which is said."""
+    doubled = unet_config.out_channels == 2 * unet_config.in_channels
+    kind = scheduler_config.get("variance_type")
+    if str(kind or "").startswith("learned") and not doubled:
+        raise InputError(source, f"its scheduler has variance_type {kind!r}, but its UNet outputs "
+                                 f"{unet_config.out_channels} channels, not the {2 * unet_config.in_channels} "
+                                 "(noise + variance) a learned variance needs",
+                         "fix the scheduler config's variance_type (fixed_small for a noise-only UNet)")
+    if doubled and not str(kind or "").startswith("learned"):
+        warnings.warn(f"{source}: the UNet also predicts a variance, but its scheduler's variance_type is "
+                      f"{kind or 'fixed_small'!r}: the variance channels are not used (set variance_type to "
+                      "'learned_range' to sample as guided-diffusion does)", stacklevel=3)
 
 
 def load_autoencoder(source: str | Path, *, device: torch.device | str = "cpu",

@@ -26,8 +26,8 @@ from ...errors import ConfigError
 from ..seeds import torch_generators
 from . import InpaintSettings, register_inpainter
 from .tensors import (StepHook, channels_last, decode, encode, epsilon, filtered_config, forward_dtype, latent_factor,
-                      latent_mask, mask_tensor, precision_settings, to_tensor, to_uint8, unet_factor, unet_grid,
-                      upsample_mask, weights_dtype)
+                      latent_mask, learned_variance, mask_tensor, posterior_scheduler, precision_settings,
+                      timestep_grid, to_tensor, to_uint8, unet_factor, unet_grid, upsample_mask, weights_dtype)
 
 LDM_POLICIES = ("decoded", "paste", "decoded-whole")
 
@@ -64,13 +64,47 @@ def undo_keep(scheduler, t_last: int) -> float:
     return scheduler.alphas_cumprod[t_last].item() / before
 
 
-def _undo(scheduler, x: torch.Tensor, t_last: int, generators: list[torch.Generator]) -> torch.Tensor:
-    """Forward-noise by one inference step in one Gaussian draw (per image, from its own generator)."""
+def _undo(keep: float, x: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """Forward-noise by one inference step, keeping ``keep`` of the signal, in one Gaussian draw (per image,
+    from its own generator)."""
     from diffusers.utils.torch_utils import randn_tensor
 
-    keep = undo_keep(scheduler, t_last)
     noise = randn_tensor(x.shape, generator=generators, device=x.device, dtype=x.dtype)
     return keep ** 0.5 * x + (1.0 - keep) ** 0.5 * noise
+
+
+def _level(scheduler, t: int) -> float:
+    return scheduler.alphas_cumprod[t].item() if t >= 0 else 1.0
+
+
+def posterior_step(scheduler, out: torch.Tensor, t: int, x: torch.Tensor, known: torch.Tensor, keep: torch.Tensor,
+                   generators: list[torch.Generator]) -> torch.Tensor:
+    """One RePaint step with the model's learned variance, as RePaint's code (guided-diffusion's ``p_sample``)
+    takes it: the unknown region from the DDPM posterior (clipped x0, variance interpolated by the UNet's
+    second half of channels, ``scheduler`` a :func:`posterior_scheduler`), the known region noised to the same
+    level with its own draw. diffusers' RePaintScheduler has no learned variance: its step is DDIM with eta,
+    whose variance is always the posterior's beta~."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    unknown = scheduler.step(out, t, x, generator=generators).prev_sample
+    level = _level(scheduler, int(scheduler.previous_timestep(t)))
+    noise = randn_tensor(known.shape, generator=generators, device=known.device, dtype=known.dtype)
+    return keep * (level ** 0.5 * known + (1.0 - level) ** 0.5 * noise) + (1.0 - keep) * unknown
+
+
+def uses_learned_variance(scheduler_config: dict, eta: float) -> bool:
+    """RePaint takes the learned variance when the model has one and sampling is DDPM's (eta = 1); with
+    eta < 1 (DDIM-like) the step is diffusers' and the variance channels are not used."""
+    return learned_variance(scheduler_config) and eta == 1.0
+
+
+def variance_settings(scheduler_config: dict, eta: float) -> dict:
+    """What the generator settings record about the learned variance (nothing for other models, so folders made
+    before it existed still match on resume)."""
+    if not uses_learned_variance(scheduler_config, eta):
+        return {}
+    spacing = "linspace" if scheduler_config.get("timestep_spacing") == "linspace" else "uniform"
+    return {"variance": str(scheduler_config["variance_type"]), "timestep_grid": spacing}
 
 
 @torch.inference_mode()
@@ -82,6 +116,10 @@ def repaint(unet: torch.nn.Module, scheduler_config: dict, known: torch.Tensor, 
     by the known image noised to that step; with ``jump_n_sample`` > 1 the schedule goes back ``jump_length``
     steps and re-denoises (resampling) to harmonise the two regions. ``eta`` = 1 is DDPM sampling (RePaint's).
 
+    A model with a learned variance (scheduler ``variance_type="learned_range"``: the P2 / RePaint
+    guided-diffusion models) is stepped with it (:func:`posterior_step`) on its config's timestep grid
+    (``timestep_spacing="linspace"``: guided-diffusion's respacing); other models take diffusers' RePaint step.
+
     ``precision`` (tensors.py): the UNet forward pass in fp32 (default), bf16 autocast, or "auto" (bf16 where
     native); the scheduler arithmetic is fp32 in every case. The whole batch goes through each UNet call."""
     from diffusers.utils.torch_utils import randn_tensor
@@ -90,19 +128,29 @@ def repaint(unet: torch.nn.Module, scheduler_config: dict, known: torch.Tensor, 
     scheduler = repaint_scheduler(scheduler_config, eta=eta, clip_sample=clip_sample)
     scheduler.set_timesteps(steps, jump_length, jump_n_sample)
     schedule = scheduler.timesteps.tolist()  # Python ints: no per-step tensor comparisons (or GPU syncs)
-    timesteps = scheduler.timesteps.to(known.device)  # what the UNet is given, moved once
+    posterior = None
+    if uses_learned_variance(scheduler_config, eta):
+        posterior = posterior_scheduler(scheduler_config, steps, clip_sample=clip_sample)
+        grid, stride = timestep_grid(scheduler_config, steps), scheduler.config.num_train_timesteps // steps
+        schedule = [grid[t // stride] for t in schedule]  # the same jumps, on the model's own grid
+    timesteps = torch.tensor(schedule, device=known.device)  # what the UNet is given, moved once
     generators = list(generators)
     keep = 1.0 - fake  # diffusers' RePaint mask: 1 = keep the known pixel
     x = randn_tensor(known.shape, generator=generators, device=known.device, dtype=torch.float32)
     t_last = schedule[0] + 1
     for i, t in enumerate(schedule):
         if t < t_last:  # a denoising step
-            eps = epsilon(unet, x, timesteps[i], amp=amp)
-            x = scheduler.step(eps, t, x, known, keep, generator=generators).prev_sample
+            out = epsilon(unet, x, timesteps[i], keep_variance=posterior is not None, amp=amp)
+            if posterior is not None:
+                x = posterior_step(posterior, out, t, x, known, keep, generators)
+            else:
+                x = scheduler.step(out, t, x, known, keep, generator=generators).prev_sample
             if on_step:
                 on_step(1)
-        else:  # a jump back in time: re-noise (resampling)
-            x = _undo(scheduler, x, t_last, generators)
+        else:  # a jump back in time: re-noise (resampling) from the level the last step left to t_last's
+            ratio = (_level(posterior, t_last) / _level(posterior, int(posterior.previous_timestep(t_last)))
+                     if posterior is not None else undo_keep(scheduler, t_last))
+            x = _undo(ratio, x, generators)
         t_last = t
     return x
 
@@ -148,6 +196,7 @@ class RePaintInpainter:
                 "dtype": weights_dtype(self.unet),
                 "unet_calls": repaint_unet_calls(self.steps, self.jump_length, self.jump_n_sample,
                                                    self.scheduler_config.get("num_train_timesteps", 1000)),
+                **variance_settings(self.scheduler_config, self.eta),
                 **precision_settings(forward_dtype(self.precision, self.device, self.unet))}
 
     def check_size(self, size: int) -> None:
@@ -199,6 +248,7 @@ class LatentRePaintInpainter:
                 "dtype": weights_dtype(self.unet),
                 "unet_calls": repaint_unet_calls(self.steps, self.jump_length, self.jump_n_sample,
                                                    self.scheduler_config.get("num_train_timesteps", 1000)),
+                **variance_settings(self.scheduler_config, self.eta),
                 **precision_settings(forward_dtype(self.precision, self.device, self.unet))}
 
     def check_size(self, size: int) -> None:

@@ -12,7 +12,7 @@ import torch
 from ...errors import ConfigError
 from ..seeds import torch_generators
 from .tensors import (StepHook, channels_last, decode, epsilon, filtered_config, forward_dtype, latent_factor,
-                      precision_settings, to_uint8, unet_grid, weights_dtype)
+                      learned_variance, precision_settings, to_uint8, unet_grid, weights_dtype)
 
 SAMPLERS = ("ddpm", "ddim")
 
@@ -32,14 +32,17 @@ def sample(unet: torch.nn.Module, scheduler_config: dict, shape: Sequence[int], 
     device = torch.device(device)
     amp = forward_dtype(precision, device, unet)
     cls = DDPMScheduler if sampler == "ddpm" else DDIMScheduler
-    scheduler = cls(**filtered_config(cls, scheduler_config, clip_sample=clip_sample))
+    # DDIM steps back a fixed stride T // steps, which only a uniform grid has (the guided-diffusion imports say
+    # "linspace", which DDPM follows step by step)
+    spacing = "leading" if sampler == "ddim" and scheduler_config.get("timestep_spacing") == "linspace" else None
+    scheduler = cls(**filtered_config(cls, scheduler_config, clip_sample=clip_sample, timestep_spacing=spacing))
     scheduler.set_timesteps(steps)  # kept on the CPU with the scheduler's tables: no GPU syncs in its steps
     schedule = scheduler.timesteps.tolist()
     timesteps = scheduler.timesteps.to(device)  # what the UNet is given, moved once
     generators = list(generators)
     x = randn_tensor(tuple(shape), generator=generators, device=device, dtype=torch.float32)
     x = x * scheduler.init_noise_sigma
-    learned = str(scheduler.config.get("variance_type", "")).startswith("learned")
+    learned = learned_variance(scheduler.config)  # DDPM steps with it (variance_type learned_range); DDIM has none
     for i, t in enumerate(schedule):
         model_input = scheduler.scale_model_input(x, t)
         if sampler == "ddpm":
@@ -86,6 +89,10 @@ class DiffusionSampler:
                "dtype": str(next(self.unet.parameters()).dtype).removeprefix("torch.")}
         if self.sampler == "ddim":
             out["eta"] = self.eta
+        elif learned_variance(self.scheduler_config):  # recorded only where used: older folders still match
+            out["variance"] = str(self.scheduler_config["variance_type"])
+        if self.sampler == "ddpm" and self.scheduler_config.get("timestep_spacing") == "linspace":
+            out["timestep_grid"] = "linspace"
         if self.autoencoder is not None:
             out["autoencoder"] = type(self.autoencoder).__name__
         return {**out, **precision_settings(forward_dtype(self.precision, self.device, self.unet))}

@@ -71,6 +71,32 @@ def filtered_config(cls, config: dict, **overrides) -> dict:
 
 
 
+def learned_variance(config: dict) -> bool:
+    """Whether the schedule takes the UNet's second half of channels as its variance (guided-diffusion's
+    LEARNED_RANGE, diffusers' ``variance_type="learned_range"``: the P2 and RePaint models)."""
+    return str(config.get("variance_type") or "").startswith("learned")
+
+
+def timestep_grid(config: dict, steps: int) -> list[int]:
+    """The training timestep of each of ``steps`` inference steps, ascending: guided-diffusion's respacing
+    (``--timestep_respacing 250``: round(i * (T - 1) / (steps - 1)), diffusers' "linspace") when the config says
+    ``timestep_spacing="linspace"``, else the uniform grid i * (T // steps) of diffusers' RePaint."""
+    levels = int(config.get("num_train_timesteps", 1000))
+    if config.get("timestep_spacing") == "linspace":
+        return np.linspace(0, levels - 1, steps).round().astype(int).tolist()
+    return [i * (levels // steps) for i in range(steps)]
+
+
+def posterior_scheduler(config: dict, steps: int, *, clip_sample: bool | None = None):
+    """A DDPMScheduler stepping through :func:`timestep_grid` (each step's previous level is the grid's, not a
+    fixed stride): the DDPM posterior with clipped x0 and the config's variance, as guided-diffusion samples."""
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler(**filtered_config(DDPMScheduler, config, clip_sample=clip_sample))
+    scheduler.set_timesteps(timesteps=timestep_grid(config, steps)[::-1])
+    return scheduler
+
+
 def epsilon(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, *, keep_variance: bool = False,
             amp: torch.dtype | None = None) -> torch.Tensor:
     """The UNet's noise prediction in float32 (the UNet may run in bf16/fp16, or under ``amp`` autocast)."""
