@@ -39,6 +39,9 @@ def test_training_lowers_the_loss_and_checkpoint_reloads_identically(tiny_data, 
     assert card["method"] == "patches" and card["setup"] == "C" and card["epoch"] == best_epoch
     assert card["input_size"] == 48 and card["resize"] == "bilinear" and card["map_size"] == 6  # setup C: official bilinear
     assert card["data"]["n_train"] == 28 and card["seed"] == 0
+    # the training scale: tiny built-in crops are 32 px, resized to the 48-px input
+    assert card["train_scale"] == {"mode": "resize", "input_size": 48, "native_median": [32, 32],
+                                   "native_min": [32, 32], "native_max": [32, 32], "sampled": 28}
     assert card["metrics"]["val_loss"] == pytest.approx(min(h["val_loss"] for h in result.history))
     kept = sorted(p.name for p in (tmp_path / "run").glob("epoch-*.safetensors"))
     assert len(kept) == 2  # keep_best

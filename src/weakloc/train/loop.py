@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..config import DataConfig, TrainConfig, changed_settings, changes_block, to_dict
 from ..data.cache import CachedImages, MaskTarget
+from ..data.images import image_size
 from ..data.samples import SETUPS, Sample, select, training_selection
 from ..device import ProcessGroup, autocast, autocast_dtype, pick_device
 from ..errors import ConfigError
@@ -108,10 +109,24 @@ def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
                       "\n  fix: choose another output folder, or pass --overwrite to delete it")
 
 
+def training_scale(train: Sequence[Sample], input_size: int, sample: int = 256) -> dict:
+    """How the training images met the model: their native sizes (median and range over up to ``sample`` of
+    them, read from the headers) resized to ``input_size``. `predict --scale native` helps when a photo is much
+    larger than these (docs: README "Using a trained localizer")."""
+    step = max(1, len(train) // sample)
+    sizes = np.array([image_size(s.path) for s in list(train)[::step][:sample]]) if train else np.zeros((0, 2))
+    if not len(sizes):
+        return {"mode": "resize", "input_size": input_size}
+    return {"mode": "resize", "input_size": input_size, "native_median": [int(v) for v in np.median(sizes, axis=0)],
+            "native_min": [int(v) for v in sizes.min(axis=0)], "native_max": [int(v) for v in sizes.max(axis=0)],
+            "sampled": int(len(sizes))}
+
+
 def _card(data: DataConfig, cfg: TrainConfig, model: Localizer, train: Sequence[Sample], valid: Sequence[Sample],
-          epoch: int, val_loss: float, init: InitReport | None = None) -> dict:
+          epoch: int, val_loss: float, init: InitReport | None = None, scale: dict | None = None) -> dict:
     return {
         "input_size": data.input_size, "resize": data.resize, "hflip": data.hflip, "mean": data.mean, "std": data.std,
+        "train_scale": scale,
         "official_preprocessing": dataclasses.asdict(training_preprocessing(cfg.method, cfg.setup)) == {
             "resize": data.resize, "hflip": data.hflip},
         "map_size": model.map_size(data.input_size),
@@ -174,6 +189,7 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     where = data.root or data.manifest or data.local
     train_set = training_selection(samples, cfg.setup, "train", where)
     valid_set = training_selection(samples, cfg.setup, "valid", where)
+    scale = training_scale(train_set, data.input_size)
     # setup C: masks go from their native size straight to the map, as the official loaders resize them
     masks = MaskTarget(model.map_size(data.input_size), model.mask_resize) if cfg.setup == "C" else None
     train_cache = CachedImages.build(train_set, data, masks=masks, desc="decode train", progress=progress)
@@ -200,7 +216,8 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
                   "images_per_s": cfg.iters_per_epoch * cfg.batch_size / seconds}
         history.append(record)
         if group.is_main:
-            best = _keep_best(run_dir, model, best, data, cfg, train_set, valid_set, epoch + 1, val_loss, init)
+            best = _keep_best(run_dir, model, best, data, cfg, train_set, valid_set, epoch + 1, val_loss, init,
+                              scale)
             _save_state(state_path, model, optimizer, epoch + 1, history, best)
             write_json(run_dir / "history.json", history)
             if progress:
@@ -299,12 +316,13 @@ def _epoch(net: torch.nn.Module, model: Localizer, optimizer: torch.optim.Optimi
 
 def _keep_best(run_dir: Path, model: Localizer, best: list, data: DataConfig, cfg: TrainConfig,
                train_set: Sequence[Sample], valid_set: Sequence[Sample], epoch: int, val_loss: float,
-               init: InitReport | None = None) -> list:
+               init: InitReport | None = None, scale: dict | None = None) -> list:
     name = f"epoch-{epoch:03d}.safetensors"
     candidates = sorted(best + [(val_loss, epoch, name)])
     kept, dropped = candidates[:cfg.keep_best], candidates[cfg.keep_best:]
     if (val_loss, epoch, name) in kept:
-        save_checkpoint(run_dir / name, model, _card(data, cfg, model, train_set, valid_set, epoch, val_loss, init))
+        save_checkpoint(run_dir / name, model, _card(data, cfg, model, train_set, valid_set, epoch, val_loss, init,
+                                                   scale))
     for _, _, old in dropped:
         for path in (run_dir / old, (run_dir / old).with_suffix(".json")):
             path.unlink(missing_ok=True)
