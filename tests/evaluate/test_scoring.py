@@ -162,6 +162,9 @@ def test_experiment_report_keeps_table2_and_adds_a_second_table():
     assert "| baseline: all-fake map (for a) |" in different and "0.25 (valid)" in different
     assert "at each run's threshold" in experiment_markdown(exp, {"a": _run(), "b": _run(threshold=0.25)})
     assert more_metrics_markdown({"old": {k: v for k, v in _run().items() if k != "pixel"}}) == ""
+    sm_only = _run()  # methods with other map sizes differ only in the "sm" columns, which the table does not show
+    sm_only["baselines"]["localization"]["all-fake"]["iou_sm"] = 14.8
+    assert more_metrics_markdown({"a": _run(), "b": sm_only}).count("| baseline: all-fake map") == 1
 
 
 def test_write_results_without_detection_or_intervals(tmp_path):

@@ -85,17 +85,20 @@ def more_metrics_markdown(results: dict) -> str:
         cells = [with_interval((res.get(sec) or {}).get(key), intervals.get(sec, {}).get(key))
                  for _, sec, key in MORE_COLUMNS]
         lines.append(f"| {name} | {_threshold_cell(res)} | " + " | ".join(cells) + " |")
-    distinct: list[tuple[str, dict]] = []  # runs with one test set and threshold share baselines: printed once
+    # runs scored on the same test images show the same baseline cells (they differ only in columns not shown,
+    # e.g. the "sm" metrics at each method's map size): print each distinct set of rows once
+    distinct: list[tuple[str, list[list[str]]]] = []
     for name, res in runs.items():
-        if res.get("baselines") and all(res["baselines"] != seen for _, seen in distinct):
-            distinct.append((name, res["baselines"]))
-    for name, base in distinct:
+        base = res.get("baselines")
+        if not base:
+            continue
+        rows = [[fmt((base.get("detection" if sec == "detection" else "localization") or {}).get(kind, {}).get(key))
+                 for _, sec, key in MORE_COLUMNS] for kind in BASELINES]
+        if all(rows != seen for _, seen in distinct):
+            distinct.append((name, rows))
+    for name, rows in distinct:
         suffix = f" (for {name})" if len(distinct) > 1 else ""
-        for kind in BASELINES:
-            cells = []
-            for _, sec, key in MORE_COLUMNS:
-                task = "detection" if sec == "detection" else "localization"
-                cells.append(fmt((base.get(task) or {}).get(kind, {}).get(key)))
+        for kind, cells in zip(BASELINES, rows):
             lines.append(f"| baseline: {kind} map{suffix} | – | " + " | ".join(cells) + " |")
     lines += ["", "± = half the 95% bootstrap interval over test images (metrics.json has [lo, hi]). Baselines: "
               "every pixel (image score) 1, 0, or uniform at random (seeded), scored on the same test images; "
