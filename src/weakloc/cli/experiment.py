@@ -17,7 +17,7 @@ def demo(out: Annotated[Path, typer.Option(help="report folder")] = Path("runs/d
          = "builtin-table2",
          sets: Sets = None) -> None:
     """The main job: build the built-in benchmark, train GradCAM, Patches and Attention under setups A, B, C,
-    evaluate, print the paper's Table 2 shape (about 8 minutes on 2 CPU cores)."""
+    evaluate, print the paper's Table 2 shape (about 18 minutes on 2 CPU cores, the benchmark's build included)."""
     def go():
         from ..experiment.run import run_experiment
         from ..experiment.spec import load_experiment
