@@ -174,3 +174,17 @@ def test_write_results_without_detection_or_intervals(tmp_path):
     md = (tmp_path / "metrics.md").read_text()
     assert "Threshold 0.5 (given)." in md and "| iou_lg |" in md and "±" not in md
     assert not (tmp_path / "iou_vs_area.png").exists()
+
+
+def test_evaluating_a_checkpoint_uses_the_disk_cache_when_one_is_set(trained_checkpoint, tiny_data, tmp_path):
+    import dataclasses
+
+    from weakloc.config import EvalConfig
+    from weakloc.evaluate.scoring import evaluate_checkpoint
+
+    data, samples = tiny_data
+    cached = dataclasses.replace(data, cache_dir=str(tmp_path / "cache"))
+    first = evaluate_checkpoint(trained_checkpoint, cached, samples, EvalConfig(), tmp_path / "ev1", progress=False)
+    assert any((tmp_path / "cache").rglob("*"))  # the decoded test images went to the disk cache
+    again = evaluate_checkpoint(trained_checkpoint, cached, samples, EvalConfig(), tmp_path / "ev2", progress=False)
+    assert again["localization"] == first["localization"]  # read back from the cache, same numbers

@@ -171,13 +171,14 @@ def evaluate_checkpoint(checkpoint: Path, data: DataConfig, samples: list, cfg: 
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def predict(chosen: list[Sample]) -> Predictions:
-        held = predict_samples(model, card, chosen, batch_size=cfg.batch_size, device=run_device, progress=progress)
+        held = predict_samples(model, card, chosen, batch_size=cfg.batch_size, device=run_device, progress=progress,
+                               cache_dir=data.cache_dir)
         held.save_npz(out_dir / "predictions-valid.npz")
         return held
 
     source = resolve_threshold(cfg, samples, data, where, predict=predict)
     predictions = predict_samples(model, card, real + local, batch_size=cfg.batch_size, device=run_device,
-                                  progress=progress)
+                                  progress=progress, cache_dir=data.cache_dir)  # a disk cache, when set
     predictions.save_npz(out_dir / "predictions.npz")
     result = evaluate_predictions(predictions, samples, data, cfg, where, threshold_source=source)
     write_results(result, out_dir)
