@@ -99,3 +99,16 @@ def claim_size(png: Path, width: int, height: int) -> None:
     data[start + 4:start + 12] = struct.pack(">II", width, height)
     data[start + 17:start + 21] = struct.pack(">I", zlib.crc32(bytes(data[start:start + 17])) & 0xFFFFFFFF)
     png.write_bytes(bytes(data))
+
+
+class WritesAFile:
+    """A pickle payload: unpickling it would create ``target`` (pickle calls open(target, "w")); tests save it in
+    a weights file and check that reading the file refuses it without the file appearing."""
+
+    def __init__(self, target) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):
+        import builtins
+
+        return (builtins.open, (self.target, "w"))

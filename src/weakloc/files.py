@@ -1,4 +1,5 @@
-"""Atomic file writes: a kill never leaves a half-written file behind, and nothing is overwritten silently."""
+"""Atomic file writes: a kill never leaves a half-written file behind, and nothing is overwritten silently.
+Reading a weights file someone else made (:func:`load_torch_weights`) never runs code from it."""
 
 from __future__ import annotations
 
@@ -60,3 +61,28 @@ def write_json(path: str | Path, data: Any) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def load_torch_weights(path: Path, fix: str, pickle_hint: str = "") -> object:
+    """``torch.load(weights_only=True)`` of a weights file made elsewhere: the restricted unpickler rebuilds
+    tensors and plain containers only, so nothing in the file runs. Anything else is one :class:`InputError`
+    naming the file: the object the pickle wanted (``pickle_hint`` added to ``fix``), or unreadable bytes."""
+    import pickle
+    import re
+
+    import torch
+
+    from .errors import InputError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # the restricted unpickler refused before building anything
+        needs = re.search(r"GLOBAL (\S+) was not", str(exc))
+        what = f"the Python object {needs.group(1)}" if needs else "pickle instructions beyond plain data"
+        raise InputError(path, f"not a plain dict of tensors: loading it needs {what}, and weakloc never runs code "
+                               "from a weights file (nothing was loaded)", fix + pickle_hint) from None
+    except Exception as exc:  # noqa: BLE001 - torch raises KeyError, RuntimeError, EOFError ... on foreign bytes
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InputError(path, f"not a readable torch file, truncated or of another format "
+                               f"({type(exc).__name__}: {first})",
+                         "download it again (compare its size with the published file's), or " + fix) from None

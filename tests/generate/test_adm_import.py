@@ -6,7 +6,6 @@ The oracle is openai's code (``guided-diffusion-sdk``, a test-only dependency; i
 
 from __future__ import annotations
 
-import builtins
 import json
 import math
 
@@ -16,6 +15,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import WritesAFile
 from weakloc.cli import app
 from weakloc.errors import ConfigError, InputError
 from weakloc.generate.generators.adm import (AdmFlags, convert_state_dict, flags_for, import_adm, read_checkpoint,
@@ -244,16 +244,6 @@ def test_inpaint_and_sample_commands_run_unchanged_on_an_imported_folder(small, 
 
 
 # ------------------------------------------------------------------ bad input
-
-
-class WritesAFile:
-    """Unpickling this would create ``target``."""
-
-    def __init__(self, target) -> None:
-        self.target = str(target)
-
-    def __reduce__(self):
-        return (builtins.open, (self.target, "w"))
 
 
 def test_a_truncated_file_is_refused(tmp_path):

@@ -3,7 +3,6 @@ a partial file only with init_partial (and the count reported in the card), unsa
 
 from __future__ import annotations
 
-import builtins
 import json
 
 import pytest
@@ -11,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from conftest import TINY
+from conftest import TINY, WritesAFile
 from official_nets import FFDXception, randomize
 from weakloc.cli import app
 from weakloc.config import TrainConfig, from_dict, read_toml
@@ -93,14 +92,6 @@ def test_ffd_xcp_reg_fills_attention_backbone_map_and_classifier(tmp_path):
     assert full.complete and len(full.loaded) == 158 and full.ignored == 120
     patches = load_init_weights(build_model("patches", "C"), path)  # FFD's map does not fit Patches' head
     assert patches.complete and len(patches.loaded) == 52
-
-
-class WritesAFile:
-    def __init__(self, target) -> None:
-        self.target = str(target)
-
-    def __reduce__(self):
-        return (builtins.open, (self.target, "w"))
 
 
 def test_a_pickle_that_is_not_tensors_is_refused_without_running(tmp_path):

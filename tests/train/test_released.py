@@ -3,7 +3,6 @@ predicts exactly what the official network predicts; unsafe or foreign files are
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 import weakloc
 from official_nets import PatchNet, randomize
+from conftest import WritesAFile
 from weakloc.cli import app
 from weakloc.data.cache import normalize, preprocess_image
 from weakloc.errors import InputError
@@ -122,16 +122,6 @@ def test_cli_import_then_info_and_predict(tmp_path):
     forced = runner.invoke(app, ["import", "dolos-patches", str(source), "--setup", "A", "--out", str(out), "--force"])
     assert forced.exit_code == 0, forced.output
     assert json.loads(runner.invoke(app, ["info", str(out)]).output)["setup"] == "A"
-
-
-class WritesAFile:
-    """Unpickling this would create ``target`` (pickle calls open(target, "w"))."""
-
-    def __init__(self, target) -> None:
-        self.target = str(target)
-
-    def __reduce__(self):
-        return (builtins.open, (self.target, "w"))
 
 
 def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):

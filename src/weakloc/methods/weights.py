@@ -19,7 +19,6 @@ never required (ImageNet's has 1000 classes); it is loaded when its shape fits (
 
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..files import load_torch_weights
 from .xception import BLOCKS, STEM, TAIL
 
 WRAPPERS = ("state_dict", "model", "net")  # where checkpoints nest their state dict (ignite: model, FFD: net)
@@ -62,17 +62,10 @@ def read_state_dict(path: str | Path, fix: str = SAFE_FIX) -> dict[str, torch.Te
 
 
 def _torch_load(path: Path, fix: str) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # the restricted unpickler stopped before building anything
-        needs = re.search(r"GLOBAL (\S+) was not", str(exc))
-        what = f"the Python object {needs.group(1)}" if needs else "pickle instructions beyond plain data"
-        trusted = "" if "state_dict()" in fix else (" (a file you trust that pickles a whole model: re-save "
-                                                     "its weights with torch.save(model.state_dict(), PATH))")
-        raise InputError(path, f"not a plain dict of tensors: loading it needs {what}, and weakloc never runs "
-                               "code from a weights file (it was not loaded)", fix + trusted) from None
-    except Exception as exc:  # noqa: BLE001 - torch raises KeyError, RuntimeError, ... on foreign bytes
-        raise InputError(path, f"not a readable torch file ({type(exc).__name__}: {exc})", fix) from None
+    # a file you trust that pickles a whole model can be re-saved as its weights
+    hint = "" if "state_dict()" in fix else (" (a file you trust that pickles a whole model: re-save its weights "
+                                             "with torch.save(model.state_dict(), PATH))")
+    return load_torch_weights(path, fix, hint)
 
 
 def _is_tensor_dict(obj: object) -> bool:

@@ -34,8 +34,6 @@ scheduler config written beside it says ``variance_type="learned_range"``, which
 from __future__ import annotations
 
 import hashlib
-import pickle
-import re
 import shutil
 import sys
 import time
@@ -45,7 +43,7 @@ from pathlib import Path
 import torch
 
 from ...errors import ConfigError, InputError
-from ...files import write_json
+from ...files import load_torch_weights, write_json
 
 # guided-diffusion's script defaults (script_util.model_and_diffusion_defaults): what `custom` starts from
 GD_DEFAULTS = dict(image_size=64, num_channels=128, num_res_blocks=2, channel_mult="", attention_resolutions="16,8",
@@ -344,17 +342,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "checkpoint file does not exist", "check the path")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # the restricted unpickler refused before building anything
-        needs = re.search(r"GLOBAL (\S+) was not", str(exc))
-        what = f"the Python object {needs.group(1)}" if needs else "pickle instructions beyond plain data"
-        raise InputError(path, f"not a plain state dict: loading it needs {what}, and weakloc never runs code from "
-                               "a weights file (nothing was loaded)", FIX) from None
-    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... on truncated/foreign bytes
-        raise InputError(path, f"not a readable torch file, truncated or of another format "
-                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                         "download it again (compare its size with the published file's) or " + FIX) from None
+    obj = load_torch_weights(path, FIX)
     if not isinstance(obj, dict) or not obj:
         raise InputError(path, f"holds a {type(obj).__name__}, not a state dict (a dict of tensors)", FIX)
     odd = next(((k, v) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
