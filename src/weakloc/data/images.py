@@ -46,11 +46,15 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _too_large(path: Path, width: int, height: int, max_pixels: int | None) -> InputError:
-    return ImageTooLargeError(path, f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, above the limit "
-                            f"of {(max_pixels or MAX_PIXELS) / 1e6:g} (a decompression bomb, or a huge scan)",
-                      "downscale it first, or raise the limit (--max-pixels N; max_pixels=N in Python) "
-                      "if you trust the file")
+def check_pixel_limit(path: object, width: int, height: int, max_pixels: int | None = None) -> None:
+    """Raise :class:`ImageTooLargeError` naming ``path`` when width x height exceeds the limit (default
+    :data:`MAX_PIXELS`): the one check for files, uploads and in-memory images alike."""
+    limit = max_pixels or MAX_PIXELS
+    if width * height > limit:
+        raise ImageTooLargeError(path, f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, above the "
+                                       f"limit of {limit / 1e6:g} (a decompression bomb, or a huge scan)",
+                                 "downscale it first, or raise the limit (--max-pixels N; max_pixels=N in Python) "
+                                 "if you trust the file")
 
 
 def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = None,
@@ -59,13 +63,13 @@ def _open(path: Path, max_pixels: int | None = None, notes: list[str] | None = N
     read these bytes instead of the file (an upload), ``path`` then only names it in errors."""
     if source is None and not path.exists():
         raise InputError(path, "file does not exist", "check the path, or regenerate the dataset")
-    limit = max_pixels or MAX_PIXELS
     try:
         image = _open_header(path if source is None else source)
-        width, height = image.size
-        if width * height > limit:
+        try:
+            check_pixel_limit(path, *image.size, max_pixels)
+        except InputError:
             image.close()
-            raise _too_large(path, width, height, max_pixels)
+            raise
         if getattr(image, "is_animated", False):
             if notes is not None:
                 notes.append(f"animated image ({getattr(image, 'n_frames', '?')} frames): the first frame is used")

@@ -24,9 +24,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..data.cache import normalize, preprocess_image
-from ..data.images import MAX_PIXELS, read_rgb
+from ..data.images import check_pixel_limit, read_rgb
 from ..device import autocast_dtype, pick_device
-from ..errors import ImageTooLargeError, InputError
+from ..errors import InputError
 from ..methods import Localizer
 from ..train.calibrate import VerdictRule
 from ..train.checkpoint import load_checkpoint
@@ -77,10 +77,8 @@ def _as_rgb(item: ImageLike, notes: list[str], max_pixels: int | None = None) ->
     if isinstance(item, (str, Path)):
         return read_rgb(item, notes, max_pixels)
     size = item.size if isinstance(item, Image.Image) else np.shape(item)[1::-1]
-    if len(size) == 2 and size[0] * size[1] > (max_pixels or MAX_PIXELS):
-        raise ImageTooLargeError("<image>", f"image is {size[0]}x{size[1]}, above the limit of "
-                                    f"{(max_pixels or MAX_PIXELS) / 1e6:g} megapixels",
-                         "downscale it first, or raise the limit (max_pixels=N)")
+    if len(size) == 2:
+        check_pixel_limit("<image>", *size, max_pixels)
     if isinstance(item, Image.Image):
         if item.mode != "RGB":
             notes.append(f"converted {item.mode} image to RGB")
