@@ -120,12 +120,12 @@ class Detector:
         """The card's calibrated verdict rule; for a card without one, score > ``threshold`` (uncalibrated)."""
         return VerdictRule.from_card(self.card, threshold)
 
-    def _prepare(self, item: ImageLike) -> tuple[np.ndarray | None, Image.Image, list[str]]:
+    def _prepare(self, item: ImageLike, scale: str | None = None) -> tuple[np.ndarray | None, Image.Image, list[str]]:
         """(the resized [3, S, S] input, or None when the image goes in native tiles; the RGB image; notes)."""
         notes: list[str] = []
         image = _as_rgb(item, notes, self.max_pixels)
         size = self.card["input_size"]
-        if self.scale == "native":
+        if (scale or self.scale) == "native":
             if min(image.size) >= size:
                 return None, image, notes
             notes.append(f"smaller than one {size}-px tile: resized, as in training")
@@ -162,13 +162,16 @@ class Detector:
                           self.verdict_rule(threshold))
 
     def predict(self, images: ImageLike | Sequence[ImageLike], threshold: float = 0.5,
-                batch_size: int = 16) -> Prediction | list[Prediction]:
-        """One image -> one Prediction; a list -> a list. Errors raise :class:`InputError`."""
+                batch_size: int = 16, scale: str | None = None) -> Prediction | list[Prediction]:
+        """One image -> one Prediction; a list -> a list. Errors raise :class:`InputError`. ``scale``: resize |
+        native for this call (the detector's own otherwise)."""
+        if scale is not None and scale not in SCALES:
+            raise InputError("scale", f"unknown scale {scale!r}", f"use one of {', '.join(SCALES)}")
         single = isinstance(images, (str, Path, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
         items = [images] if single else list(images)
         results = []
         for start in range(0, len(items), batch_size):
-            chunk = [self._prepare(item) for item in items[start:start + batch_size]]
+            chunk = [self._prepare(item, scale) for item in items[start:start + batch_size]]
             for i, ((score, small), (_, image, notes)) in enumerate(zip(self._run_prepared(chunk, batch_size), chunk)):
                 item = items[start + i]
                 source = str(item) if isinstance(item, (str, Path)) else ""

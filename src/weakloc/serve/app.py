@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
-from ..predict.detector import SCALES, Detector
+from ..predict.detector import Detector
 from ..data.images import decode_rgb
 from ..errors import ImageTooLargeError, InputError
 from ..predict.render import heatmap_png, overlay_png
@@ -39,22 +39,16 @@ def _png_b64(image: Image.Image) -> str:
 def predict_bytes(detector: Detector, data: bytes, threshold: float = 0.5, scale: str | None = None) -> dict:
     """The JSON answer for one uploaded image (``scale``: resize | native for this image; the detector's own
     otherwise)."""
-    if scale is not None and scale not in SCALES:
-        raise InputError("scale", f"unknown scale {scale!r}", f"use one of {', '.join(SCALES)}")
     notes: list[str] = []
     image = decode_rgb(data, "upload", notes, detector.max_pixels)  # size checked before decoding; EXIF applied
-    kept, detector.scale = detector.scale, scale or detector.scale  # callers hold the server's lock
-    try:
-        result = detector.predict(image, threshold=threshold)
-    finally:
-        detector.scale = kept
+    result = detector.predict(image, threshold=threshold, scale=scale)
     result.notes[:0] = notes
-    rgb = image
-    return {"score": result.score, "threshold": threshold, "width": rgb.width, "height": rgb.height,
+    return {"score": result.score, "threshold": threshold, "width": image.width, "height": image.height,
             "verdict": result.verdict, "is_fake": result.is_fake, "verdict_value": result.verdict_value,
             "verdict_rule": result.verdict_rule.to_dict(),
-            "model": detector.name, "notes": result.notes, "scale": scale or detector.scale, "map": _png_b64(heatmap_png(result.map)),
-            "overlay": base64.b64encode(overlay_png(rgb, result.map, result.score, threshold, detector.name,
+            "model": detector.name, "notes": result.notes, "scale": scale or detector.scale,
+            "map": _png_b64(heatmap_png(result.map)),
+            "overlay": base64.b64encode(overlay_png(image, result.map, result.score, threshold, detector.name,
                                                     verdict=result.verdict)).decode()}
 
 
