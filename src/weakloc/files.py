@@ -3,6 +3,7 @@ Reading a weights file someone else made (:func:`load_torch_weights`) never runs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -86,3 +87,12 @@ def load_torch_weights(path: Path, fix: str, pickle_hint: str = "") -> object:
         raise InputError(path, f"not a readable torch file, truncated or of another format "
                                f"({type(exc).__name__}: {first})",
                          "download it again (compare its size with the published file's), or " + fix) from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

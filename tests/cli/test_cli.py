@@ -95,20 +95,29 @@ def test_bad_data_options_are_one_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_main_job_demo_at_tiny_size(tiny_root, tmp_path):
-    """`weakloc demo` (what `make demo` runs) through the installed console entry point."""
-    cmd = [sys.executable, "-m", "weakloc.cli", "demo", "--out", str(tmp_path / "demo"), "--data-root", str(tiny_root)]
+def test_demo_runs_another_builtin_experiment(tiny_root, tmp_path):
+    """`weakloc demo --experiment NAME` (the main job's study is tests/experiment/test_study.py): the command-line
+    overrides win over the file's per-run values."""
+    cmd = [sys.executable, "-m", "weakloc.cli", "demo", "--experiment", "builtin-table2-patches", "--out",
+           str(tmp_path / "demo"), "--data-root", str(tiny_root)]
     for key, value in (("data.builtin_images", TINY["n"]), ("data.builtin_size", TINY["size"]),
-                       ("data.builtin_seed", TINY["seed"]), ("data.builtin_preset", "quick"), ("data.input_size", 48), ("train.epochs", 1),
-                       ("train.iters_per_epoch", 2), ("train.batch_size", 8)):
+                       ("data.builtin_seed", TINY["seed"]), ("data.builtin_preset", "quick"), ("data.input_size", 48),
+                       ("train.epochs", 1), ("train.iters_per_epoch", 2), ("train.batch_size", 8)):
         cmd += ["--set", f"{key}={value}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith("| A | label | full |")]
-    assert table and "–" not in table[0]  # all nine cells of row A (GC, PT, AT x IoU, PBCA, AP) are filled
+    assert table and "–" not in table[0]  # row A (PT x IoU, PBCA, AP) is filled
     assert "| C | mask | partial |" in proc.stdout
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert sorted(results) == sorted(f"{m}-{s}" for m in ("gradcam", "patches", "attention") for s in "ABC")
+    assert sorted(results) == ["patches-A", "patches-B", "patches-C"]
     for res in results.values():
         assert 0 <= res["localization"]["iou_lg"] <= 100 and res["n_local"] == 8
-        assert len(res["history"]) == 1  # --set train.epochs=1 won over the file's per-run epochs
+        assert len(res["history"]) == 1  # --set train.epochs=1 won over the file's epochs
+
+
+def test_demo_paper_preset_asks_for_the_dataset():
+    result = invoke("demo", "--preset", "paper")
+    assert result.exit_code == 2 and "--data-root" in result.output
+    result = invoke("demo", "--preset", "huge")
+    assert result.exit_code == 2 and "default, quick, paper" in result.output

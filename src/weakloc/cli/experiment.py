@@ -10,22 +10,40 @@ import typer
 from .common import Sets, app, guarded
 
 
+PRESETS = {"default": "study", "quick": "study-quick", "paper": "study-paper"}
+
+
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="report folder")] = Path("runs/demo"),
-         data_root: Annotated[str, typer.Option(help="where the built-in dataset is made")] = "data",
-         experiment: Annotated[str, typer.Option(help="built-in experiment to run (see `weakloc experiment --list`)")]
-         = "builtin-table2",
+def demo(preset: Annotated[str, typer.Option(help="default: the whole study on the built-in benchmark (about 30 min "
+                                                  "on 2 CPU cores); quick: every stage at toy size (a few minutes); "
+                                                  "paper: the paper's runs on the released DOLOS data (GPUs; give "
+                                                  "--data-root)")] = "default",
+         out: Annotated[Optional[Path], typer.Option(help="report folder (default runs/demo, runs/demo-quick, "
+                                                          "runs/demo-paper)")] = None,
+         data_root: Annotated[Optional[str], typer.Option(help="where the built-in benchmark is made (default data), "
+                                                               "or the DOLOS folder for --preset paper")] = None,
+         experiment: Annotated[Optional[str], typer.Option(help="run this built-in experiment instead of a preset's "
+                                                                "(see `weakloc experiment --list`)")] = None,
          sets: Sets = None) -> None:
-    """The main job: build the built-in benchmark, train GradCAM, Patches and Attention under setups A, B, C,
-    evaluate, print the paper's Table 2 shape (about 18 minutes on 2 CPU cores, the benchmark's build included)."""
+    """The main job: the paper's study (Tables 2 and 3, Figures 3-7, robustness, the findings checked), from the
+    benchmark's build to report.md / report.html. Every stage is kept: rerun the command to resume or re-report."""
     def go():
+        from ..errors import ConfigError
         from ..experiment.run import run_experiment
         from ..experiment.spec import load_experiment
 
-        exp = load_experiment(experiment, [f"data.root={data_root}"] + (sets or []))
-        run_experiment(exp, out)
-        typer.echo((out / "report.md").read_text())
-        typer.echo(f"report: {out / 'report.md'}; checkpoints: {out}/*/best.safetensors")
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+        if preset == "paper" and not data_root and not experiment:
+            raise ConfigError("--preset paper runs on the released DOLOS data: give its folder with --data-root "
+                              "(the one holding celebahq/ and ffhq/; README, 'The paper's study')")
+        overrides = ([f"data.root={data_root}"] if data_root else []) + (sets or [])
+        exp = load_experiment(experiment or PRESETS[preset], overrides)
+        folder = out or Path("runs") / ("demo" if preset == "default" else f"demo-{preset}")
+        run_experiment(exp, folder)
+        typer.echo((folder / "report.md").read_text())
+        extra = f"; page: {folder / 'report.html'}" if (folder / "report.html").exists() else ""
+        typer.echo(f"report: {folder / 'report.md'}{extra}; checkpoints: {folder}/*/best.safetensors")
     guarded(go)
 
 

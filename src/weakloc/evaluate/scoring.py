@@ -19,7 +19,7 @@ from ..device import pick_device
 from ..predict.batch import predict_samples
 from ..predict.saved import Predictions
 from ..train.checkpoint import load_checkpoint, update_card
-from .intervals import detection_intervals, localization_intervals
+from .intervals import bootstrap_means, detection_intervals, localization_intervals
 from .metrics import detection_baselines, detection_scores, summarize_localization
 from .pixel import DOLOS_KEYS, LEVELS, PIXEL_KEYS, PixelStats, best_threshold, iou_by_area, \
     localization_baselines, pixel_statistics, summarize_pixel
@@ -144,16 +144,27 @@ def evaluate_predictions(predictions: Predictions, samples: Sequence[Sample], da
                                "ap_seed": cfg.ap_seed}
         intervals["detection"] = detection_intervals(scores, labels, cfg.bootstrap, cfg.bootstrap_seed)
         baselines["detection"] = detection_baselines(labels, cfg.bootstrap_seed, **options)
-    if cfg.bootstrap:
+    area = stats.counts["n_true"] / stats.counts["n_pixels"]
+    if cfg.bootstrap:  # the trivial maps' own intervals (same resamples): is a method outside them?
+        intervals["baselines"] = trivial_map_intervals(area, cfg.bootstrap, cfg.bootstrap_seed)
         result["intervals"] = intervals
     result["baselines"] = baselines
     result["iou_vs_area"] = areas
-    area = stats.counts["n_true"] / stats.counts["n_pixels"]
     keys = DOLOS_KEYS + PIXEL_KEYS
     rows = [{"id": s.id, **{k: float(stats.per_image[k][i]) for k in keys}, "mask_area": float(area[i]),
              "score": float(local_scores[i])} for i, s in enumerate(local)]
     result["per_image"] = rows
     return result
+
+
+def trivial_map_intervals(area: np.ndarray, resamples: int, seed: int) -> dict:
+    """95% intervals of the all-fake and all-real maps' IoU / PBCA lg: per image, the all-fake map scores IoU =
+    PBCA = the mask's area, the all-real map IoU 0 and PBCA 1 - area (x100)."""
+    area = np.asarray(area, dtype=np.float64) * 100
+    (fake,), (real,) = bootstrap_means(area[:, None], resamples, seed), bootstrap_means(100 - area[:, None],
+                                                                                          resamples, seed)
+    return {"all-fake": {"iou_lg": fake.tolist(), "pbca_lg": fake.tolist()},
+            "all-real": {"iou_lg": [0.0, 0.0], "pbca_lg": real.tolist()}}
 
 
 CARD_KEYS = ("localization", "detection", "pixel", "threshold", "threshold_source", "n_local")

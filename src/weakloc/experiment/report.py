@@ -125,7 +125,13 @@ def experiment_markdown(exp: "Experiment", results: dict) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def write_experiment_report(exp: "Experiment", results: dict, out_dir: Path) -> Path:
+def write_experiment_report(exp: "Experiment", results: dict, out_dir: Path, *,
+                            checkpoints: dict[str, Path] | None = None, timings: dict | None = None) -> Path:
+    """report.md (and for a study, its figures and report.html) in ``out_dir``."""
+    if exp.table == "study":
+        from .study import write_study_report
+
+        return write_study_report(exp, results, out_dir, checkpoints or {}, timings or {})
     path = out_dir / "report.md"
     write_text(path, experiment_markdown(exp, results))
     return path

@@ -13,6 +13,11 @@ File shape (see ``presets/*.toml``, the built-in experiments)::
     setup = "A"
     train = { epochs = 3 }      # optional per-run overrides
     data = { local = ["ldm"] }  # optional per-run data overrides (cross-generator / cross-source)
+    test = { dataset = "a" }    # optional: data overrides for the evaluation only (train on one source, test on another)
+    cross = ["ldm", "lama"]     # optional: also test on each of these local generators' test split (Figure 6;
+                                # a run with part = "figure6" is scored on these only)
+    part = "table3"             # optional: the report part the run belongs to (table2, table3, figure6; study report)
+    robustness = true           # optional: which runs [evaluate] perturb applies to (default: every run)
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from ..data.perturb import parse_perturbations
 from ..errors import ConfigError
 
 TOP_KEYS = {"name", "description", "table", "data", "train", "evaluate", "runs"}
-RUN_KEYS = {"method", "setup", "name", "train", "data"}
+RUN_KEYS = {"method", "setup", "name", "train", "data", "test", "cross", "part", "robustness"}
 
 
 @dataclass
@@ -37,6 +42,10 @@ class RunSpec:
     name: str
     train: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    test: dict[str, Any] = field(default_factory=dict)
+    cross: list[str] = field(default_factory=list)
+    part: str = ""
+    robustness: bool | None = None
 
 
 @dataclass
@@ -52,6 +61,28 @@ class Experiment:
 
     def data_config(self, run: RunSpec) -> DataConfig:
         return from_dict(DataConfig, {**self.data, **run.data}, f"experiment {self.name}, run {run.name}: data")
+
+    def test_config(self, run: RunSpec) -> DataConfig:
+        """The data a run is evaluated on: its own, with ``test`` overrides (training-only choices dropped)."""
+        if not run.test:
+            return self.data_config(run)
+        values = {**self.data, **run.data, **run.test}
+        if "train_local" not in run.test:
+            values.pop("train_local", None)
+        return from_dict(DataConfig, values, f"experiment {self.name}, run {run.name}: test")
+
+    def cross_config(self, run: RunSpec, generator: str) -> DataConfig:
+        """The run's test data with the local fakes of one generator (``cross``)."""
+        values = {**self.data, **run.data, **run.test, "local": [generator]}
+        values.pop("train_local", None)
+        return from_dict(DataConfig, values, f"experiment {self.name}, run {run.name}: cross {generator}")
+
+    def robustness_runs(self) -> list[RunSpec]:
+        """The runs ``[evaluate] perturb`` applies to: those marked ``robustness = true``, or all when none is."""
+        if not self.evaluate.perturb:
+            return []
+        marked = [run for run in self.runs if run.robustness]
+        return marked or [run for run in self.runs if run.robustness is None]
 
     def train_config(self, run: RunSpec) -> TrainConfig:
         values = {**self.train, **run.train, "method": run.method, "setup": run.setup}
@@ -82,7 +113,12 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
         if bad or "method" not in run or "setup" not in run:
             raise ConfigError(f"{path}: runs[{i}] needs method and setup, and only {', '.join(sorted(RUN_KEYS))}")
         runs.append(RunSpec(run["method"], run["setup"], run.get("name", f"{run['method']}-{run['setup']}"),
-                            run.get("train", {}), run.get("data", {})))
+                            run.get("train", {}), run.get("data", {}), run.get("test", {}),
+                            [str(g) for g in run.get("cross", [])], str(run.get("part", "")), run.get("robustness")))
+    names = [run.name for run in runs]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{path}: run names must differ (two runs would share a folder): "
+                          f"{', '.join(sorted({n for n in names if names.count(n) > 1}))}")
     if not runs:
         raise ConfigError(f"{path}: the experiment lists no [[runs]]")
     _override_runs(runs, overrides or [])
@@ -90,7 +126,9 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
                      tree.get("data", {}), tree.get("train", {}),
                      from_dict(EvalConfig, tree.get("evaluate", {}), f"{path}: evaluate"), runs, path.read_text())
     for run in runs:  # validate every run's configuration before any training starts
-        exp.data_config(run), exp.train_config(run)
+        exp.data_config(run), exp.train_config(run), exp.test_config(run)
+        for generator in run.cross:
+            exp.cross_config(run, generator)
     parse_perturbations(exp.evaluate.perturb, f"{path}: [evaluate] perturb")  # robustness specs, checked early
     return exp
 

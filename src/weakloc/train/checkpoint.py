@@ -81,3 +81,26 @@ def update_card(path: str | Path, **fields: Any) -> dict[str, Any]:
         save_file(state, str(tmp), metadata={CARD_KEY: json.dumps(card, default=str)})
     write_json(path.with_suffix(".json"), card)
     return card
+
+
+# card fields that evaluating a checkpoint writes into it: not part of what decides its predictions
+EVALUATION_FIELDS = ("test_metrics", "test_data")
+
+
+def model_digest(path: str | Path) -> str:
+    """SHA-256 of what decides a checkpoint's predictions: its tensors (names, shapes, bytes) and its card without
+    the fields an evaluation writes. Unlike the file's hash, it survives ``update_card`` after an evaluation."""
+    import hashlib
+    import struct
+
+    path = Path(path)
+    card = {k: v for k, v in read_card(path).items() if k not in EVALUATION_FIELDS}
+    digest = hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode())
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        header.pop("__metadata__", None)
+        digest.update(json.dumps(header, sort_keys=True).encode())
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

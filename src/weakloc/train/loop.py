@@ -37,7 +37,7 @@ from ..files import atomic_path, write_json
 from ..methods import METHODS, Localizer, build_model, training_preprocessing
 from ..methods.weights import InitReport, load_init_weights
 from .calibrate import VerdictRule, calibrate_model, data_name, record_verdict
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, read_card, save_checkpoint
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
@@ -185,6 +185,9 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / CONFIG_FILE, config)
     group.barrier()
+    done = _finished(run_dir, model, cfg, device)
+    if done is not None:  # nothing to train: return without decoding the images (a re-run study takes seconds)
+        return done
 
     where = data.root or data.manifest or data.local
     train_set = training_selection(samples, cfg.setup, "train", where)
@@ -229,9 +232,22 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     if group.is_main and start_epoch < cfg.epochs:
         # finished: the optimizer state (2x the model for Adam) is only needed to resume a killed run
         _save_state(state_path, model, None, cfg.epochs, history, best)
+    if group.is_main and "verdict" not in read_card(run_dir / BEST_FILE):  # also a run killed while calibrating
         _calibrate(run_dir, best, data, cfg, samples, valid_cache, device, dtype, progress)
     group.barrier()  # the other processes return once the best checkpoint's card is complete
     return RunResult(run_dir, run_dir / BEST_FILE, history, start_epoch, model, init)
+
+
+def _finished(run_dir: Path, model: Localizer, cfg: TrainConfig, device: torch.device) -> RunResult | None:
+    """The finished run in ``run_dir`` (all epochs done, best checkpoint calibrated), or None."""
+    state_path, best = run_dir / STATE_FILE, run_dir / BEST_FILE
+    if not (state_path.exists() and best.exists()):
+        return None
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    if state["epoch"] < cfg.epochs or "verdict" not in read_card(best):
+        return None
+    model.load_state_dict(state["model"])
+    return RunResult(run_dir, best, state["history"], state["epoch"], model, None)
 
 
 def _calibrate(run_dir: Path, best: list, data: DataConfig, cfg: TrainConfig, samples: Sequence[Sample],

@@ -13,7 +13,6 @@ and its SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError, InputError
+from ..files import file_sha256
 from ..methods import build_model, training_preprocessing
 from ..methods.weights import read_state_dict, to_weakloc_names
 from .checkpoint import read_card, save_checkpoint
@@ -91,21 +91,13 @@ def check_layout(state: dict[str, torch.Tensor], path: Path) -> None:
                                f"expected {list(expected[key])} {counts}", FIX)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def released_card(source: Path, setup: str, dataset: str, map_size: int) -> dict:
     """The card of an imported model: official preprocessing of ``setup``, data, and where it came from."""
     official = training_preprocessing("patches", setup)
     return {"input_size": INPUT_SIZE, "resize": official.resize, "hflip": official.hflip, "mean": MEAN, "std": STD,
             "official_preprocessing": True, "map_size": map_size,
             "data": {"layout": "dolos", "dataset": dataset},
-            "source": {"file": source.name, "sha256": sha256(source), "format": FORMAT,
+            "source": {"file": source.name, "sha256": file_sha256(source), "format": FORMAT,
                        "score": released_score(source)},
             "imported": "the authors' released weights (bit-ml/dolos), converted by `weakloc import dolos-patches`; "
                         "not trained by weakloc"}

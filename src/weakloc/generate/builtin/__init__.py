@@ -6,15 +6,27 @@ from __future__ import annotations
 
 from ...config import DataConfig
 from ...data.load import builtin_root
-from .build import BuiltinSpec, build_builtin, spec_from
+from .build import BuiltinSpec, build_builtin, settings_of, spec_from
 
 
-def ensure_builtin(data: DataConfig, progress: bool = True) -> DataConfig:
+def is_complete(data: DataConfig) -> bool:
+    """Whether the built-in dataset that ``data`` names is already fully built (with its settings)."""
+    import json
+
+    path = builtin_root(data) / "builtin" / "builtin.json"
+    if not path.is_file():
+        return False
+    stored = json.loads(path.read_text())
+    spec = spec_from(data.builtin_images, data.builtin_size, data.builtin_seed, data.builtin_preset)
+    return bool(stored.get("complete")) and stored.get("spec") == settings_of(spec)
+
+
+def ensure_builtin(data: DataConfig, progress: bool = True, log=None) -> DataConfig:
     """Build (or complete) the built-in dataset that ``data`` names, if it does; returns ``data`` unchanged."""
     if data.layout == "builtin":
         spec = spec_from(data.builtin_images, data.builtin_size, data.builtin_seed, data.builtin_preset)
-        build_builtin(builtin_root(data), spec, progress=progress)
+        build_builtin(builtin_root(data), spec, progress=progress, log=log)
     return data
 
 
-__all__ = ["BuiltinSpec", "build_builtin", "ensure_builtin", "spec_from"]
+__all__ = ["BuiltinSpec", "build_builtin", "ensure_builtin", "is_complete", "spec_from"]

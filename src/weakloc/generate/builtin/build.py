@@ -22,6 +22,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from tqdm.auto import tqdm
 
@@ -56,6 +57,7 @@ class BuiltinSpec:
     ldm_policy: str = "decoded"  # the paper's dec(x-hat) (generators/repaint.py)
     sample_steps: int = 12  # ancestral DDPM steps of the full images (respaced from 1000)
     batch_size: int = 100
+    min_detail: float = 0.0  # redraw crops flatter than this (photos.detail); 0 keeps every crop
 
     def check(self) -> None:
         if self.images < 10:
@@ -100,7 +102,8 @@ def _write_crops(folder: Path, source: str, role: str, spec: BuiltinSpec, progre
         name = f"{split}-{i:05d}.png"
         path = folder / split / name
         if not path.exists():
-            save_image(path, source_crop(chosen, split, spec.size, numpy_rng(spec.seed, source, role, split, i)))
+            save_image(path, source_crop(chosen, split, spec.size, numpy_rng(spec.seed, source, role, split, i),
+                                                 spec.min_detail))
         rows.append({"path": f"real/{split}/{name}", "label": 0, "mask": "", "split": split, "generator": "",
                      "source": source})
     return rows
@@ -131,13 +134,15 @@ def _sample(source: str, base: Path, spec: BuiltinSpec, progress: bool):
                          batch_size=spec.batch_size, progress=progress)
 
 
-def _build_source(base: Path, source: str, spec: BuiltinSpec, progress: bool, timings: dict) -> None:
+def _build_source(base: Path, source: str, spec: BuiltinSpec, progress: bool, timings: dict, log=None) -> None:
     from ..plan import make_plan
 
     def timed(stage: str, fn) -> None:
         started = time.perf_counter()
         fn()
         timings[f"{source} {stage}"] = round(time.perf_counter() - started, 1)
+        if log:
+            log(f"benchmark: {source} {stage} done in {timings[f'{source} {stage}']} s")
 
     work = base / "work" / source
     real_rows: list[dict] = []
@@ -157,20 +162,27 @@ def _build_source(base: Path, source: str, spec: BuiltinSpec, progress: bool, ti
         tmp.write_text("\n".join(rows) + "\n")
 
 
-def build_builtin(root: str | Path, spec: BuiltinSpec | None = None, *, progress: bool = True) -> Path:
-    """Create (or complete) the built-in benchmark under ``root/builtin``; returns that folder."""
+def settings_of(spec: BuiltinSpec) -> dict:
+    """What ``builtin.json`` records of a build's settings (a build with other settings is refused)."""
+    return {"format": FORMAT_VERSION, **asdict(spec)}
+
+
+def build_builtin(root: str | Path, spec: BuiltinSpec | None = None, *, progress: bool = True,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """Create (or complete) the built-in benchmark under ``root/builtin``; returns that folder. ``log`` gets one
+    line per finished part (for logs that are not a terminal, where the progress bars are off)."""
     from .contents import write_contents
 
     spec = spec or BuiltinSpec()
     spec.check()
     base = Path(root) / "builtin"
-    settings = {"format": FORMAT_VERSION, **asdict(spec)}
+    settings = settings_of(spec)
     if _guard(base, settings):
         return base
     timings: dict[str, float] = {}
     started = time.perf_counter()
     for source in SOURCES:
-        _build_source(base, source, spec, progress, timings)
+        _build_source(base, source, spec, progress, timings, log)
     timings["total"] = round(time.perf_counter() - started, 1)
     write_contents(base, list(SOURCES), timings)
     write_json(base / "builtin.json", {"spec": settings, "complete": True, "seconds": timings})

@@ -135,10 +135,31 @@ CROP_FRACTION = (0.3, 0.5)
 TRAINING_SIDE = 80
 
 
-def source_crop(source: PhotoSource, split: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A processed crop of one of the source's tiles of ``split``."""
+def detail(image: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels (grey levels, 0-255): ~0 on sky or a wall,
+    5-20 on textures and edges."""
+    grey = image.astype(np.float32).mean(axis=2)
+    return float((np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()) / 2)
+
+
+DETAIL_TRIES = 50
+
+
+def source_crop(source: PhotoSource, split: str, size: int, rng: np.random.Generator,
+                min_detail: float = 0.0) -> np.ndarray:
+    """A processed crop of one of the source's tiles of ``split``; with ``min_detail``, crops flatter than that
+    (see :func:`detail`) are drawn again (up to DETAIL_TRIES times, then the most detailed one is kept), so that
+    the inpainted regions have texture to get wrong, as faces do."""
     tiles = tiles_of(split, source.pictures)
-    return source.process(random_crop(tile(*tiles[rng.integers(len(tiles))]), size, rng, scale=CROP_FRACTION))
+    best, best_detail = None, -1.0
+    for _ in range(DETAIL_TRIES if min_detail > 0 else 1):
+        crop = source.process(random_crop(tile(*tiles[rng.integers(len(tiles))]), size, rng, scale=CROP_FRACTION))
+        value = detail(crop) if min_detail > 0 else 0.0
+        if value >= min_detail:
+            return crop
+        if value > best_detail:
+            best, best_detail = crop, value
+    return best
 
 
 def write_training_images(source: PhotoSource, out: str | Path, *, side: int = TRAINING_SIDE,

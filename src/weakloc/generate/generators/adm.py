@@ -33,7 +33,6 @@ scheduler config written beside it says ``variance_type="learned_range"``, which
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import time
@@ -43,7 +42,7 @@ from pathlib import Path
 import torch
 
 from ...errors import ConfigError, InputError
-from ...files import load_torch_weights, write_json
+from ...files import file_sha256, load_torch_weights, write_json
 
 # guided-diffusion's script defaults (script_util.model_and_diffusion_defaults): what `custom` starts from
 GD_DEFAULTS = dict(image_size=64, num_channels=128, num_res_blocks=2, channel_mult="", attention_resolutions="16,8",
@@ -412,14 +411,6 @@ class ImportedModel:
     seconds: float = 0.0
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _claim(out: Path, overwrite: bool) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose another --out, or pass --overwrite to replace "
@@ -449,7 +440,7 @@ def import_adm(checkpoint: str | Path, out: str | Path, config: str, overrides: 
         "kind": "adm-import", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         "source": {"file": checkpoint.name, "path": str(checkpoint.resolve()), "bytes": checkpoint.stat().st_size,
-                   "sha256": _sha256(checkpoint), "tensors": len(state),
+                   "sha256": file_sha256(checkpoint), "tensors": len(state),
                    "dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})},
         "config": config, "published": CONFIGS[config].source if config in CONFIGS else None,
         "flags": asdict(flags), "guided_diffusion_flags": flags.line(), "parameters": params,
