@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)  ## the main job on the built-in benchmark
+demo: $(STAMP)  ## the main job: the paper's study on the built-in benchmark (runs/demo/report.html)
 	$(VENV)/bin/weakloc demo
 
 test: $(STAMP) browser  ## the test suite (what .ci/run calls)

@@ -118,3 +118,30 @@ def test_model_digest_ignores_evaluation_fields_but_not_weights(tmp_path):
         next(model.parameters()).add_(1.0)
     save_checkpoint(path, model, {"method": "patches", "setup": "C"})
     assert model_digest(path) != before
+
+
+def test_stage_cache_recomputes_only_when_its_key_changes(tmp_path):
+    import io
+
+    from weakloc.experiment.stages import StagePlan, cached
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"iou": 0.5 + len(calls)}
+
+    first, computed = cached(tmp_path, {"checkpoint": "abc", "threshold": 0.5}, compute)
+    again, recomputed = cached(tmp_path, {"checkpoint": "abc", "threshold": 0.5}, compute)
+    assert computed and not recomputed and first == again == {"iou": 1.5} and len(calls) == 1
+    changed, computed = cached(tmp_path, {"checkpoint": "abd", "threshold": 0.5}, compute)
+    assert computed and changed == {"iou": 2.5}
+
+    stream = io.StringIO()
+    plan = StagePlan("study", tmp_path / "stages.json", stream=stream)
+    plan.add("train a", 10, lambda: True)
+    plan.add("evaluate a", 1, lambda: False)
+    timings = plan.run()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[study 1/2] train a · 0:00 elapsed") and "about" in lines[1]
+    assert timings["train a"]["reused"] is False and timings["evaluate a"]["reused"] is True

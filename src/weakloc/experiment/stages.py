@@ -43,23 +43,35 @@ class StagePlan:
     def add(self, name: str, weight: float, run: Callable[[], bool]) -> None:
         self.stages.append(Stage(name, max(float(weight), 1e-3), run))
 
-    def _line(self, k: int, stage: Stage, started: float, done_weight: float, spent: float) -> str:
+    def _line(self, k: int, stage: Stage, started: float, rates: dict[str, list[float]]) -> str:
         elapsed = time.perf_counter() - started
-        left = sum(s.weight for s in self.stages[k:])
-        estimate = f" · about {_clock(spent / done_weight * left)} left" if done_weight > 0 and spent > 0 else ""
-        return f"[{self.title} {k + 1}/{len(self.stages)}] {stage.name} · {_clock(elapsed)} elapsed{estimate}"
+        estimate = self._estimate(k, rates)
+        left = f" · about {_clock(estimate)} left" if estimate is not None else ""
+        return f"[{self.title} {k + 1}/{len(self.stages)}] {stage.name} · {_clock(elapsed)} elapsed{left}"
+
+    def _estimate(self, k: int, rates: dict[str, list[float]]) -> float | None:
+        """Seconds left: each remaining stage's weight at the rate (seconds per unit of weight) its kind (train,
+        evaluate, ...) ran at so far, or at the mean rate of the other kinds (the benchmark's excluded)."""
+        known = {kind: spent / weight for kind, (weight, spent) in rates.items() if weight > 0 and spent > 0}
+        if not known:
+            return None
+        others = [r for kind, r in known.items() if kind != "benchmark"] or list(known.values())
+        fallback = sum(others) / len(others)
+        return sum(s.weight * known.get(_kind(s.name), fallback) for s in self.stages[k:])
 
     def run(self) -> dict[str, dict]:
         started = time.perf_counter()
-        done_weight = spent = 0.0  # weight and seconds of the stages that computed (reused ones cost ~0)
+        rates: dict[str, list[float]] = {}  # kind -> [weight, seconds] of the stages that computed
         for k, stage in enumerate(self.stages):
             if self.progress:
-                print(self._line(k, stage, started, done_weight, spent), file=self.stream, flush=True)
+                print(self._line(k, stage, started, rates), file=self.stream, flush=True)
             t0 = time.perf_counter()
             computed = stage.run()
             seconds = time.perf_counter() - t0
             if computed:
-                done_weight, spent = done_weight + stage.weight, spent + seconds
+                entry = rates.setdefault(_kind(stage.name), [0.0, 0.0])
+                entry[0] += stage.weight
+                entry[1] += seconds
                 self.timings[stage.name] = {"seconds": round(seconds, 1), "reused": False}
             else:
                 previous = self.timings.get(stage.name, {})
@@ -68,6 +80,10 @@ class StagePlan:
         if self.progress:
             print(f"[{self.title}] done in {_clock(time.perf_counter() - started)}", file=self.stream, flush=True)
         return self.timings
+
+
+def _kind(name: str) -> str:
+    return name.split(" ", 1)[0]
 
 
 def cached(folder: Path, key: dict, compute: Callable[[], Any]) -> tuple[Any, bool]:

@@ -16,9 +16,10 @@ manifest of everything for the ``manifest`` layout.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..data.images import read_mask
 from ..data.samples import SPLITS
@@ -156,23 +157,28 @@ def parse_counts(items: Sequence[str]) -> dict[str, int]:
 
 
 def sample_images(root: str | Path, dataset: str, name: str, sampler, counts: dict[str, int], *, seed: int = 0,
-                  batch_size: int = 1, shard: Shard = Shard(), progress: bool = True) -> Report:
+                  batch_size: int = 1, shard: Shard = Shard(), progress: bool = True,
+                  source_of: Callable[[str, int], Path] | None = None) -> Report:
     """Fully generated images from noise into ``ROOT/DATASET/fake/NAME/{split}/{split}-NNNNNN.png``
-    (``batch_size`` is recorded with the settings, as in :func:`inpaint_plan`)."""
+    (``batch_size`` is recorded with the settings, as in :func:`inpaint_plan`); with ``source_of(split, i)``, each
+    from that image (the sampler's SDEdit ``strength``), named in the manifest's ``source_image``."""
     base = _dataset_dir(root, dataset)
     folder = base / "fake" / _check_name(name)
     settings = sampler.settings()
     check_spec(folder / "generator.json", {"generator": sampler.name, "settings": settings, "seed": seed,
                                            "batch_size": batch_size, "counts": counts})
-    jobs = [Job(f"{split}-{i:06d}", (folder / split / f"{split}-{i:06d}.png",), {"split": split})
+    jobs = [Job(f"{split}-{i:06d}", (folder / split / f"{split}-{i:06d}.png",), {"split": split, "index": i})
             for split in SPLITS for i in range(counts.get(split, 0))]
 
     def compute(batch: list[Job]) -> list[Done]:
         seeds = [derive_seed(seed, job.id) for job in batch]
-        images = sampler.generate(seeds)
+        sources = [source_of(job.data["split"], job.data["index"]) for job in batch] if source_of else []
+        images = sampler.generate(seeds, np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sources])
+                                  if sources else None)
         return [Done([Output(job.outputs[0], images[i])],
                      [{"path": job.outputs[0].relative_to(base).as_posix(), "label": 1, "mask": "",
-                       "split": job.data["split"], "generator": name, "source": dataset, "source_image": "",
+                       "split": job.data["split"], "generator": name, "source": dataset,
+                       "source_image": str(sources[i]) if sources else "",
                        "seed": seeds[i], "settings": settings}])
                 for i, job in enumerate(batch)]
 

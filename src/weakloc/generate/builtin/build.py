@@ -35,7 +35,7 @@ from .models import shipped_model
 from .photos import SOURCES, photo_source, source_crop
 
 SPLIT_FRACTIONS = {"train": 0.7, "valid": 0.1, "test": 0.2}  # 1000 crops: 700 / 100 / 200
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MAIN_SOURCE, OTHER_SOURCE = "photos-a", "photos-b"
 LOCAL_GENERATORS = {"photos-a": ("repaint", "repaint-ldm", "telea", "biharmonic"),
                     "photos-b": ("repaint", "telea", "biharmonic")}
@@ -44,20 +44,26 @@ FULL_GENERATOR = "ddpm"
 
 @dataclass(frozen=True)
 class BuiltinSpec:
-    """Everything that decides the built-in benchmark's files."""
+    """Everything that decides the built-in benchmark's files. The defaults are what the study needs to show the
+    paper's effects in minutes (docs/generate.md, "The built-in benchmark": what each was tried against)."""
 
-    images: int = 1000  # crops per source for the fakes, and as many real crops (split 70/10/20)
+    images: int = 1500  # crops per source for the fakes, and as many real crops (split 70/10/20)
     size: int = 32  # the side of every image: the shipped generators' training size
     seed: int = 0
-    area: str = "0.02:0.5:log"  # mask area fraction: log-uniform, small parts to large regions
+    area: str = "0.05:0.5:log"  # mask area fraction: log-uniform, small parts to large regions
     mask_kind: str = "generic"  # strokes, ellipses and superpixel unions (no faces at this size)
-    repaint_steps: int = 10  # RePaint schedule: 15 UNet calls per image (the paper: 250 / 10 / 10, 2410 calls)
+    # RePaint schedule: 5 steps, no resampling (the paper: 250 steps, jumps of 10, 10 resamplings): the fills keep
+    # the shipped model's texture, which a detector can learn in minutes
+    repaint_steps: int = 5
     jump_length: int = 5
-    jump_n_sample: int = 2
+    jump_n_sample: int = 1
     ldm_policy: str = "decoded"  # the paper's dec(x-hat) (generators/repaint.py)
-    sample_steps: int = 12  # ancestral DDPM steps of the full images (respaced from 1000)
+    sample_steps: int = 5  # ancestral DDPM steps of the full images (respaced from 1000)
     batch_size: int = 100
-    min_detail: float = 0.0  # redraw crops flatter than this (photos.detail); 0 keeps every crop
+    min_detail: float = 4.0  # redraw crops flatter than this (photos.detail): inpainting sky changes nothing
+    # 1: full images sampled from noise; below 1: SDEdit from the fake-source crops (every pixel the model's, the
+    # layout a photograph's; generators/sampling.py), so that setup A learns the generator, not a content shift
+    full_strength: float = 0.5
 
     def check(self) -> None:
         if self.images < 10:
@@ -68,8 +74,7 @@ class BuiltinSpec:
         AreaSpec.parse(self.area)
 
 
-PRESETS = {"default": BuiltinSpec(), "quick": BuiltinSpec(images=20, repaint_steps=5, jump_n_sample=1,
-                                                          sample_steps=5)}
+PRESETS = {"default": BuiltinSpec(), "quick": BuiltinSpec(images=20)}
 
 
 def split_counts(n: int) -> dict[str, int]:
@@ -129,9 +134,12 @@ def _sample(source: str, base: Path, spec: BuiltinSpec, progress: bool):
 
     model = str(shipped_model(f"ddpm-{source}"))
     unet, config, _, device = load_diffusion(model, None, "auto", "float32", latent=False)
-    sampler = DiffusionSampler(unet, config, model, sampler="ddpm", steps=spec.sample_steps, device=device)
+    sampler = DiffusionSampler(unet, config, model, sampler="ddpm", steps=spec.sample_steps, device=device,
+                               strength=spec.full_strength)
+    crops = base / "work" / source / "sources"
+    source_of = (lambda split, i: crops / split / f"{split}-{i:05d}.png") if spec.full_strength < 1 else None
     return sample_images(base, source, FULL_GENERATOR, sampler, split_counts(spec.images), seed=spec.seed,
-                         batch_size=spec.batch_size, progress=progress)
+                         batch_size=spec.batch_size, progress=progress, source_of=source_of)
 
 
 def _build_source(base: Path, source: str, spec: BuiltinSpec, progress: bool, timings: dict, log=None) -> None:
