@@ -59,7 +59,7 @@ def test_imported_model_predicts_what_the_official_network_predicts(tmp_path, se
     assert card["data"]["dataset"] == "ffhq" and "not trained by weakloc" in card["imported"]
     assert json.loads((tmp_path / "pt.json").read_text()) == card  # the sidecar card
 
-    detector = weakloc.load(tmp_path / "pt.safetensors", device="cpu")
+    detector = weakloc.load(tmp_path / "pt.safetensors", device="cpu", precision="fp32")  # exact: no bf16
     images = torch.rand(2, 3, 299, 299) * 2 - 1
     with torch.no_grad():
         out = detector.model.localize(images)
@@ -108,7 +108,7 @@ def test_cli_import_then_info_and_predict(tmp_path):
     (tmp_path / "imgs").mkdir()
     paths = write_pngs(tmp_path / "imgs")
     result = runner.invoke(app, ["predict", str(out), *map(str, paths), "--out", str(tmp_path / "pred"),
-                                 "--device", "cpu"])
+                                 "--device", "cpu", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
     with np.load(tmp_path / "pred" / "predictions.npz") as f:
         maps = f["maps"]
