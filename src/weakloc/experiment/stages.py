@@ -51,11 +51,13 @@ class StagePlan:
 
     def _estimate(self, k: int, rates: dict[str, list[float]]) -> float | None:
         """Seconds left: each remaining stage's weight at the rate (seconds per unit of weight) its kind (train,
-        evaluate, ...) ran at so far, or at the mean rate of the other kinds (the benchmark's excluded)."""
+        evaluate, ...) ran at so far, or at the mean rate of the other kinds (the benchmark's excluded); None until a
+        stage other than the benchmark has computed."""
         known = {kind: spent / weight for kind, (weight, spent) in rates.items() if weight > 0 and spent > 0}
-        if not known:
+        # the benchmark's weight (images generated) says nothing of a network's speed: no estimate from it alone
+        others = [r for kind, r in known.items() if kind != "benchmark"]
+        if not others:
             return None
-        others = [r for kind, r in known.items() if kind != "benchmark"] or list(known.values())
         fallback = sum(others) / len(others)
         return sum(s.weight * known.get(_kind(s.name), fallback) for s in self.stages[k:])
 

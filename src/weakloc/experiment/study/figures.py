@@ -37,6 +37,7 @@ def plot_iou_by_area(curves: dict[str, dict[str, list[dict]]], path: Path, label
     """One panel per setup: IoU lg (%) against the mask area bin, one line per training source
     (``curves[setup][same|other]`` = iou_vs_area rows of an evaluation); empty bins are skipped."""
     plt = _pyplot()
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
     fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.4), dpi=100, squeeze=False)
     for ax, (setup, lines) in zip(axes[0], curves.items()):
         for which, rows in lines.items():
@@ -47,6 +48,10 @@ def plot_iou_by_area(curves: dict[str, dict[str, list[dict]]], path: Path, label
             ax.plot(x, [r["iou_lg"] for r in kept], marker="o", color=SAME_OTHER_COLOURS.get(which),
                     label=labels.get(which, which))
         ax.set_xscale("log")
+        # plain percentages as ticks (matplotlib's log axis writes 6x10^0, 2x10^1 ... and overlaps them)
+        ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50, 100]))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"setup {setup}")
         ax.set_xlabel("mask area (% of the image)")
         ax.set_ylim(0, 100)
