@@ -14,7 +14,7 @@ PRESETS = {"default": "study", "quick": "study-quick", "paper": "study-paper"}
 
 
 @app.command()
-def demo(preset: Annotated[str, typer.Option(help="default: the whole study on the built-in benchmark (about 30 min "
+def demo(preset: Annotated[str, typer.Option(help="default: the whole study on the built-in benchmark (about 20 min "
                                                   "on 2 CPU cores); quick: every stage at toy size (a few minutes); "
                                                   "paper: the paper's runs on the released DOLOS data (GPUs; give "
                                                   "--data-root)")] = "default",

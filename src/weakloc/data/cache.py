@@ -130,7 +130,7 @@ class CachedImages:
             workers = workers or min(8, os.cpu_count() or 1)
             with ThreadPoolExecutor(workers) as pool:
                 results = pool.map(lambda s: _load_one(s, data, target, perturb), samples)
-                for i, (array, mask) in enumerate(tqdm(results, total=n, desc=desc, disable=not progress,
+                for i, (array, mask) in enumerate(tqdm(results, total=n, desc=desc, disable=None if progress else True,
                                                        unit="img", leave=False)):
                     images[i] = array
                     if masks is not None:

@@ -68,7 +68,7 @@ class _Runner:
 
     def train(self, run: RunSpec) -> bool:
         data, samples = self.samples(self.exp.data_config(run), run.setup)
-        trained = train(self.out_dir / run.name, data, self.exp.train_config(run), samples, progress=self.bars,
+        trained = train(self.out_dir / run.name, data, self.exp.train_config(run), samples, progress=self.progress,
                         overwrite=self.overwrite)
         self.checkpoints[run.name] = trained.best_checkpoint
         last = trained.history[-1]

@@ -311,7 +311,7 @@ def _epoch(net: torch.nn.Module, model: Localizer, optimizer: torch.optim.Optimi
     # a bar updated by hand: iterating a tqdm keeps its count local until it prints, so set_postfix
     # would redraw a stale "0/N" for the whole epoch
     bar = tqdm(total=cfg.iters_per_epoch, desc=f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}",
-               disable=not progress, leave=False, unit="it")
+               disable=None if progress else True, leave=False, unit="it")  # None: no bar in a log file
     for it in range(cfg.iters_per_epoch):
         window = slice(it * cfg.batch_size, (it + 1) * cfg.batch_size)
         mine = slice(group.rank, None, group.world_size)  # this process's share of the global batch
