@@ -163,3 +163,14 @@ def test_the_estimate_scales_each_kind_by_its_own_rate_and_not_by_the_benchmark(
     rates["evaluate"] = [2.0, 8.0]  # 4 s per unit
     assert plan._estimate(3, rates) == pytest.approx(30 * 1.0 + 4 * 4.0)
     assert stages._kind("evaluate b") == "evaluate"
+
+
+def test_baseline_rows_sit_under_their_columns_in_table_2_and_table_3():
+    from weakloc.experiment.study.report import _baseline_rows
+
+    res = {"baselines": {"localization": {"all-fake": {"iou_lg": 19.5, "pbca_lg": 19.5},
+                                          "all-real": {"iou_lg": 0.0, "pbca_lg": 80.5}}}}
+    table2 = [row.split(" | ")[3:] for row in _baseline_rows(res, 3, 3)]  # IoU x3, PBCA x3, AP x3
+    table3 = [row.split(" | ")[3:] for row in _baseline_rows(res, 3, 2, by_metric=False)]  # (IoU, PBCA, AP) x2
+    assert [c.strip(" |") for c in table2[1]] == ["0.0"] * 3 + ["80.5"] * 3 + ["50.0"] * 3
+    assert [c.strip(" |") for c in table3[1]] == ["0.0", "80.5", "50.0"] * 2

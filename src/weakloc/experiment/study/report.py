@@ -72,8 +72,9 @@ def table2(study: Study) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _baseline_rows(res: dict | None, lead: int, repeat: int) -> list[str]:
-    """Rows of the all-fake / all-real maps (their 95% intervals) and chance AP, under a table's columns."""
+def _baseline_rows(res: dict | None, lead: int, repeat: int, by_metric: bool = True) -> list[str]:
+    """Rows of the all-fake / all-real maps (their 95% intervals) and chance AP, under a table's columns:
+    IoU, PBCA, AP each ``repeat`` times (``by_metric``, Table 2's columns) or the three ``repeat`` times (Table 3)."""
     if not res:
         return []
     rows = []
@@ -83,7 +84,8 @@ def _baseline_rows(res: dict | None, lead: int, repeat: int) -> list[str]:
         cells = [_cell(loc.get(key), intervals.get(kind, {}).get(key)) for key in ("iou_lg", "pbca_lg")]
         cells.append("50.0")
         lead_cells = [f"{kind} map"] + ["–"] * (lead - 1)
-        rows.append("| " + " | ".join(lead_cells + [c for c in cells for _ in range(repeat)]) + " |")
+        repeated = [c for c in cells for _ in range(repeat)] if by_metric else cells * repeat
+        rows.append("| " + " | ".join(lead_cells + repeated) + " |")
     return rows
 
 
@@ -98,7 +100,7 @@ def table3(study: Study) -> str:
                 value, interval = _metric(res, key) if not (key == "ap" and setup == "C") else (None, None)
                 cells.append(_cell(value, interval, paper.TABLE3[setup][which][k]))
         lines.append(f"| {setup} | {sup} | {gen} | " + " | ".join(cells) + " |")
-    lines += _baseline_rows(study.table2("patches", "A") or study.any_result(), 3, 2)
+    lines += _baseline_rows(study.table2("patches", "A") or study.any_result(), 3, 2, by_metric=False)
     return "\n".join(lines) + "\n"
 
 
