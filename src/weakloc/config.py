@@ -46,7 +46,7 @@ class DataConfig:
     cache_dir: str | None = None  # memory-mapped tensor cache; None keeps decoded images in memory
     builtin_seed: int = 0  # builtin layout: seed of the generated dataset
     builtin_preset: str = "default"  # builtin layout: default | quick (generate/builtin/build.py)
-    builtin_images: int | None = None  # builtin layout: crops per source (None: the preset's, 1000 by default)
+    builtin_images: int | None = None  # builtin layout: crops per source (None: the preset's, 1500 by default)
     builtin_size: int | None = None  # builtin layout: image side in px (None: the preset's, 32)
 
     def __post_init__(self) -> None:
