@@ -1,11 +1,12 @@
 """What a practitioner sees: `weakloc predict` throughput per method at the default input size (299 px).
 
-    python benchmarks/bench_predict.py [--images 32] [--size 256]
+    python benchmarks/bench_predict.py [--images 32] [--size 256] [--precision fp32,auto]
 
 Times, for each method (random weights, a checkpoint written by save_checkpoint as training would):
 - the Python API (`Detector.predict_paths`: decode, resize, model, map back to the image's resolution);
-- `weakloc predict` without overlays (adds heatmap/mask PNGs, summary, npz), and with overlays.
-Writes benchmarks/results/predict.json.
+- `weakloc predict` without overlays (adds heatmap/mask PNGs, summary, npz), and with overlays;
+each at every precision asked for (``auto`` is bf16 autocast where the CPU has native bf16, else fp32), so the
+ratio between them is measured in one run. Writes benchmarks/results/predict.json.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from weakloc.device import autocast_dtype
 from weakloc.predict.detector import load
 from weakloc.train.checkpoint import save_checkpoint
 from weakloc.predict.folder import predict_to_folder
@@ -33,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--size", type=int, default=256, help="side of the test images (CelebA-HQ: 256)")
+    parser.add_argument("--precision", default="fp32,auto", help="comma-separated: fp32, auto, bf16")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     rows = []
@@ -45,12 +48,15 @@ def main() -> None:
             path.parent.mkdir(exist_ok=True)
             Image.fromarray(rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)).save(path)
             paths.append(path)
-        for method, setup in (("patches", "A"), ("gradcam", "A"), ("attention", "A"), ("gradcam", "C")):
+        runs = [(m, s, p) for m, s in (("patches", "A"), ("gradcam", "A"), ("attention", "A"), ("gradcam", "C"))
+                for p in args.precision.split(",")]
+        for method, setup, precision in runs:
             torch.manual_seed(0)
             model = build_model(method, setup)
             card = {"input_size": 299, "resize": "lanczos", "mean": 0.5, "std": 0.5}
             checkpoint = save_checkpoint(tmp / f"{method}-{setup}.safetensors", model, card)
-            detector = load(checkpoint, "cpu")
+            detector = load(checkpoint, "cpu", precision=precision)
+            dtype = autocast_dtype(precision, torch.device("cpu"))
             detector.predict(paths[:2])  # warm-up
             start = time.perf_counter()
             for _ in detector.predict_paths(paths, batch_size=16, progress=False):
@@ -58,19 +64,21 @@ def main() -> None:
             api = args.images / (time.perf_counter() - start)
             timings = {}
             for overlays in (False, True):
-                out = tmp / f"out-{method}-{setup}-{overlays}"
+                out = tmp / f"out-{method}-{setup}-{precision}-{overlays}"
                 start = time.perf_counter()
                 predict_to_folder(detector, [(str(p), p) for p in paths], out, overlays=overlays, progress=False)
                 timings[overlays] = args.images / (time.perf_counter() - start)
-            rows.append({"method": method, "setup": setup, "input": 299, "image_px": args.size,
+            rows.append({"method": method, "setup": setup, "precision": precision,
+                         "autocast": str(dtype).replace("torch.", "") if dtype else "fp32", "input": 299, "image_px": args.size,
                          "api_img_s": api, "cli_img_s": timings[False], "cli_overlays_img_s": timings[True]})
             print(rows[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "predict.json").write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2) + "\n")
-    print("| method | setup | API images/s | predict images/s | predict + overlays images/s |")
-    print("|---|---|---|---|---|")
+    print("| method | setup | precision (runs as) | API images/s | predict images/s | predict + overlays images/s |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['setup']} | {r['api_img_s']:.1f} | {r['cli_img_s']:.1f} | {r['cli_overlays_img_s']:.1f} |")
+        print(f"| {r['method']} | {r['setup']} | {r['precision']} ({r['autocast']}) | {r['api_img_s']:.1f} | "
+              f"{r['cli_img_s']:.1f} | {r['cli_overlays_img_s']:.1f} |")
 
 
 if __name__ == "__main__":
