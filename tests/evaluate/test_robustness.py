@@ -59,6 +59,8 @@ def test_cli_writes_a_table_and_a_plot_per_perturbation_and_level(checkpoint, do
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "| perturbation | level |" in result.output
+    # the clean metrics first, then the robustness table that compares against them
+    assert result.output.index("results: ") < result.output.index("| perturbation | level |")
 
     folder = out / "robustness"
     with open(folder / "robustness.csv") as f:

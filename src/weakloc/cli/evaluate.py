@@ -59,17 +59,17 @@ def evaluate(data: DataOptions,
                  f"local {', '.join(resolved.local or []) or '-'}), test split")
         if checkpoint:
             summary = evaluate_checkpoint(source, resolved, samples, cfg, out)
-            if perturbations:
-                from ..evaluate.robustness import evaluate_robustness, robustness_markdown
-
-                robust = evaluate_robustness(source, resolved, samples, cfg, out / "robustness", perturbations,
-                                             clean=summary)
-                typer.echo(robustness_markdown(robust))
-                typer.echo(f"robustness: {out}/robustness/robustness.{{md,csv,json,png}}")
         else:
             result = evaluate_predictions(Predictions.load(source), samples, resolved, cfg, data_where(resolved))
             write_results(result, out)
             summary = {k: v for k, v in result.items() if k != "per_image"}
         typer.echo(metrics_markdown(summary))
         typer.echo(f"results: {out}/metrics.json, metrics.md, per_image.csv, baselines.csv, iou_vs_area.csv/png")
+        if perturbations:  # after the clean table: the robustness table compares against it
+            from ..evaluate.robustness import evaluate_robustness, robustness_markdown
+
+            robust = evaluate_robustness(source, resolved, samples, cfg, out / "robustness", perturbations,
+                                         clean=summary)
+            typer.echo(robustness_markdown(robust))
+            typer.echo(f"robustness: {out}/robustness/robustness.{{md,csv,json,png}}")
     guarded(go)
