@@ -188,3 +188,31 @@ def test_evaluating_a_checkpoint_uses_the_disk_cache_when_one_is_set(trained_che
     assert any((tmp_path / "cache").rglob("*"))  # the decoded test images went to the disk cache
     again = evaluate_checkpoint(trained_checkpoint, cached, samples, EvalConfig(), tmp_path / "ev2", progress=False)
     assert again["localization"] == first["localization"]  # read back from the cache, same numbers
+
+
+def test_a_checkpoint_with_a_calibrated_verdict_reports_its_accuracy_beside_the_one_at_0_5(trained_checkpoint,
+                                                                                           tiny_data, tmp_path):
+    import shutil
+
+    from weakloc.evaluate.scoring import evaluate_checkpoint
+    from weakloc.train.checkpoint import update_card
+
+    data, samples = tiny_data
+    path = tmp_path / "model.safetensors"
+    shutil.copyfile(trained_checkpoint, path)
+    update_card(path, verdict={"statistic": "score", "threshold": 0.0, "pixel_threshold": None,
+                               "origin": "by the test: every image is called fake"})
+    summary = evaluate_checkpoint(path, data, samples, EvalConfig(), tmp_path / "ev", progress=False)
+    det = summary["detection"]
+    # everything called fake: the accuracy is the share of fakes among the test images
+    assert det["acc_verdict"] == pytest.approx(100 * det["n_fake"] / (det["n_fake"] + det["n_real"]))
+    assert det["verdict"] == "score > 0"
+    assert "own verdict (score > 0" in (tmp_path / "ev" / "metrics.md").read_text()
+
+    with np.load(tmp_path / "ev" / "predictions.npz") as f:
+        scores = f["scores"]
+    middle = float(np.median(scores))
+    update_card(path, verdict={"statistic": "score", "threshold": middle, "pixel_threshold": None, "origin": "test"})
+    again = evaluate_checkpoint(path, data, samples, EvalConfig(), tmp_path / "ev2", progress=False)["detection"]
+    labels = np.r_[np.zeros(det["n_real"]), np.ones(det["n_fake"])]  # reals first, as predicted
+    assert again["acc_verdict"] == pytest.approx(100 * np.mean((scores > middle) == labels))

@@ -117,6 +117,9 @@ def metrics_markdown(summary: dict) -> str:
         lines += ["", f"AP: mean over the balanced subsamples ({det.get('ap_sampling', 'official')} draw; their "
                       f"2 std: {fmt(det.get('ap_2std'))}); chance AP (a constant score) is 50. ROC-AUC and accuracy "
                       "use every image."]
+        if det.get("acc_verdict") is not None:
+            lines += [f"Accuracy at the checkpoint's own verdict ({det.get('verdict')}, the rule `weakloc predict` "
+                      f"applies): {fmt(det['acc_verdict'])}."]
     areas = summary.get("iou_vs_area") or []
     if areas:
         lines += ["", "IoU lg by mask area (% of the image; iou_vs_area.csv / .png):", "",

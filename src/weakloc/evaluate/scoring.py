@@ -18,6 +18,7 @@ from ..data.samples import Sample, require, require_masks, select
 from ..device import pick_device
 from ..predict.batch import predict_samples
 from ..predict.saved import Predictions
+from ..train.calibrate import VerdictRule
 from ..train.checkpoint import load_checkpoint, update_card
 from .intervals import bootstrap_means, detection_intervals, localization_intervals
 from .metrics import detection_baselines, detection_scores, summarize_localization
@@ -192,9 +193,24 @@ def evaluate_checkpoint(checkpoint: Path, data: DataConfig, samples: list, cfg: 
                                   progress=progress, cache_dir=data.cache_dir)  # a disk cache, when set
     predictions.save_npz(out_dir / "predictions.npz")
     result = evaluate_predictions(predictions, samples, data, cfg, where, threshold_source=source)
+    _verdict_accuracy(result, card, predictions, len(real))
     write_results(result, out_dir)
     summary = {k: v for k, v in result.items() if k != "per_image"}
     update_card(checkpoint, test_metrics={k: summary[k] for k in CARD_KEYS if k in summary},
                 test_data={"root": data.root, "dataset": data.dataset, "local": data.local, "n_local": len(local),
                            "n_real": len(real)})
     return summary
+
+
+def _verdict_accuracy(result: dict, card: dict, predictions: Predictions, n_real: int) -> None:
+    """Beside the accuracy at 0.5: the accuracy of the verdict the checkpoint's card carries (the rule `predict`
+    and the API apply; calibrated on the validation split by training), when it has one."""
+    rule = VerdictRule.from_card(card)
+    detection = result.get("detection")
+    if not rule.calibrated or not detection:
+        return
+    labels = np.r_[np.zeros(n_real, dtype=bool), np.ones(len(predictions.ids) - n_real, dtype=bool)]
+    maps = None if rule.statistic == "score" else np.stack(list(predictions.maps))
+    called = rule.is_fake(rule.values(predictions.scores, maps))
+    detection["acc_verdict"] = float((called == labels).mean() * 100)
+    detection["verdict"] = rule.condition()
