@@ -79,10 +79,14 @@ class _Runner:
                                   "history": trained.history, "trained_on": _used(data)}
         return trained.resumed_from_epoch < len(trained.history)
 
+    def _key(self, run: RunSpec, data: DataConfig) -> dict:
+        """What decides an evaluation stage's result: the model (weights and card), the data, the settings."""
+        return {"format": FORMAT, "checkpoint": model_digest(self.checkpoints[run.name]),
+                "data": dataclasses.asdict(data), "evaluate": dataclasses.asdict(self.exp.evaluate)}
+
     def _evaluate(self, run: RunSpec, data: DataConfig, folder: Path) -> tuple[dict, bool]:
         checkpoint = self.checkpoints[run.name]
-        key = {"format": FORMAT, "checkpoint": model_digest(checkpoint), "data": dataclasses.asdict(data),
-               "evaluate": dataclasses.asdict(self.exp.evaluate)}
+        key = self._key(run, data)
 
         def compute() -> dict:
             resolved, samples = self.samples(data)
@@ -110,8 +114,7 @@ class _Runner:
     def robustness(self, run: RunSpec) -> bool:
         data = self.exp.test_config(run)
         folder = self.out_dir / run.name / "eval" / "robustness"
-        key = {"format": FORMAT, "checkpoint": model_digest(self.checkpoints[run.name]),
-               "data": dataclasses.asdict(data), "evaluate": dataclasses.asdict(self.exp.evaluate)}
+        key = self._key(run, data)
 
         def compute() -> list:
             resolved, samples = self.samples(data)

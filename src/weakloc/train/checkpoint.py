@@ -7,7 +7,9 @@ preprocessing) and what it is (training data, seed, epoch, validation and test m
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +92,6 @@ EVALUATION_FIELDS = ("test_metrics", "test_data")
 def model_digest(path: str | Path) -> str:
     """SHA-256 of what decides a checkpoint's predictions: its tensors (names, shapes, bytes) and its card without
     the fields an evaluation writes. Unlike the file's hash, it survives ``update_card`` after an evaluation."""
-    import hashlib
-    import struct
-
     path = Path(path)
     card = {k: v for k, v in read_card(path).items() if k not in EVALUATION_FIELDS}
     digest = hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode())

@@ -6,26 +6,22 @@ from __future__ import annotations
 
 from ...config import DataConfig
 from ...data.load import builtin_root
-from .build import BuiltinSpec, build_builtin, settings_of, spec_from
+from .build import BuiltinSpec, build_builtin, is_built, spec_from
+
+
+def _spec(data: DataConfig) -> BuiltinSpec:
+    return spec_from(data.builtin_images, data.builtin_size, data.builtin_seed, data.builtin_preset)
 
 
 def is_complete(data: DataConfig) -> bool:
     """Whether the built-in dataset that ``data`` names is already fully built (with its settings)."""
-    import json
-
-    path = builtin_root(data) / "builtin" / "builtin.json"
-    if not path.is_file():
-        return False
-    stored = json.loads(path.read_text())
-    spec = spec_from(data.builtin_images, data.builtin_size, data.builtin_seed, data.builtin_preset)
-    return bool(stored.get("complete")) and stored.get("spec") == settings_of(spec)
+    return is_built(builtin_root(data) / "builtin", _spec(data))
 
 
 def ensure_builtin(data: DataConfig, progress: bool = True, log=None) -> DataConfig:
     """Build (or complete) the built-in dataset that ``data`` names, if it does; returns ``data`` unchanged."""
     if data.layout == "builtin":
-        spec = spec_from(data.builtin_images, data.builtin_size, data.builtin_seed, data.builtin_preset)
-        build_builtin(builtin_root(data), spec, progress=progress, log=log)
+        build_builtin(builtin_root(data), _spec(data), progress=progress, log=log)
     return data
 
 

@@ -83,11 +83,23 @@ def split_counts(n: int) -> dict[str, int]:
     return counts
 
 
+def _stored(base: Path) -> dict:
+    """What ``base/builtin.json`` records ({} when there is no build yet)."""
+    spec_file = base / "builtin.json"
+    return json.loads(spec_file.read_text()) if spec_file.exists() else {}
+
+
+def is_built(base: Path, spec: BuiltinSpec) -> bool:
+    """Whether ``base`` holds the complete build of ``spec`` (reads only: never writes, never refuses)."""
+    old = _stored(base)
+    return bool(old.get("complete")) and old.get("spec") == settings_of(spec)
+
+
 def _guard(base: Path, spec: dict) -> bool:
     """True when ``base`` already holds this complete build; refuse a folder made with other settings."""
     spec_file = base / "builtin.json"
-    if spec_file.exists():
-        old = json.loads(spec_file.read_text())
+    old = _stored(base)
+    if old:
         if old.get("spec") != spec:
             changed = changed_settings(old.get("spec") or {}, spec)
             raise InputError(spec_file, "folder holds a built-in dataset made with other settings "
