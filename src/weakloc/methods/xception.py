@@ -11,6 +11,7 @@ from pathlib import Path
 import timm
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 STEM = ("conv1", "bn1", "act1", "conv2", "bn2", "act2")
 BLOCKS = tuple(f"block{i}" for i in range(1, 13))
@@ -81,3 +82,54 @@ def load_timm_weights(network: nn.Module, path: str | Path, partial: bool = Fals
     from .weights import load_init_weights  # weights.py builds on this module's stage names
 
     return sorted(load_init_weights(network, path, partial).loaded)
+
+
+def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> int:
+    """Fold every BatchNorm whose input is a convolution's output, and nothing else's, into that convolution
+    (PyTorch's ``fuse_conv_bn_eval``), for inference: the network then reads and writes each of those
+    activations once less (every BatchNorm of Xception follows a convolution). The pairs are found by running
+    ``example`` through ``model`` once, in eval mode; the folded BatchNorms become ``nn.Identity``. Returns the
+    number of pairs folded. Only for a model that will not be trained again."""
+    model.eval()
+    produced: dict[int, tuple[str, torch.Tensor]] = {}  # id(output) -> (conv name, output kept alive)
+    consumers: dict[int, list[str]] = {}
+    pairs: list[tuple[str, str, int]] = []  # (conv, batchnorm, id of the tensor between them)
+    names = {module: name for name, module in model.named_modules()}
+    hooks = []
+
+    def after_conv(module: nn.Module, _args: tuple, output: torch.Tensor) -> None:
+        produced[id(output)] = (names[module], output)
+
+    def before_any(module: nn.Module, args: tuple) -> None:
+        for arg in args:
+            if isinstance(arg, torch.Tensor) and id(arg) in produced:
+                consumers.setdefault(id(arg), []).append(names[module])
+                if isinstance(module, nn.BatchNorm2d):
+                    pairs.append((produced[id(arg)][0], names[module], id(arg)))
+
+    for module in names:
+        if isinstance(module, nn.Conv2d):
+            hooks.append(module.register_forward_hook(after_conv))
+        if not list(module.children()):
+            hooks.append(module.register_forward_pre_hook(before_any))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    runs = [conv for conv, _, _ in pairs]
+    folded = 0
+    for conv_name, bn_name, tensor in pairs:
+        if runs.count(conv_name) != 1 or consumers[tensor] != [bn_name]:  # shared, or its output used elsewhere
+            continue
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        _replace(model, conv_name, fuse_conv_bn_eval(conv, bn))
+        _replace(model, bn_name, nn.Identity())
+        folded += 1
+    return folded
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, new)

@@ -14,6 +14,7 @@ calibrated threshold (train/calibrate.py); a card without one keeps score > thre
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
@@ -28,6 +29,7 @@ from ..data.images import check_pixel_limit, read_rgb
 from ..device import autocast_dtype, pick_device
 from ..errors import InputError
 from ..methods import Localizer
+from ..methods.xception import fold_batchnorm
 from ..train.calibrate import VerdictRule
 from ..train.checkpoint import load_checkpoint
 from .batch import localize_batch
@@ -100,13 +102,18 @@ class Detector:
     ``scale``: "resize" (default: every image resized to the model's input, as in training) or "native" (the
     image at its own resolution in overlapping tiles, predict/tiles.py; images smaller than a tile are resized).
     ``precision``: "auto" (bf16 autocast where the hardware runs it natively, else fp32), "bf16" or "fp32".
-    ``max_pixels``: the largest image accepted (data/images.py MAX_PIXELS by default)."""
+    ``max_pixels``: the largest image accepted (data/images.py MAX_PIXELS by default).
+    ``fold_batchnorm``: run a copy of ``model`` with every BatchNorm folded into the convolution before it
+    (methods/xception.py; the same maps to float rounding, fewer passes over memory); ``model`` itself is
+    left as it was."""
 
     def __init__(self, model: Localizer, card: dict, device: torch.device, precision: str = "auto",
-                 scale: str = "resize", max_pixels: int | None = None, channels_last: bool = True) -> None:
+                 scale: str = "resize", max_pixels: int | None = None, channels_last: bool = True,
+                 fold_batchnorm: bool = True) -> None:
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
-        self.model, self.card, self.device = model.eval(), card, device
+        self.card, self.device = card, device
+        self.model = _folded(model, card["input_size"], device) if fold_batchnorm else model.eval()
         self.dtype = autocast_dtype(precision, device)
         self.scale, self.max_pixels = scale, max_pixels
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -208,11 +215,17 @@ class Detector:
                 bar.update(len(chunk))
 
 
+def _folded(model: Localizer, input_size: int, device: torch.device) -> Localizer:
+    copy = deepcopy(model)
+    fold_batchnorm(copy, torch.zeros(1, 3, input_size, input_size, device=device))
+    return copy
+
+
 def load(path: str | Path, device: str = "auto", precision: str = "auto", scale: str = "resize",
-         max_pixels: int | None = None) -> Detector:
+         max_pixels: int | None = None, fold_batchnorm: bool = True) -> Detector:
     """Load a checkpoint written by `weakloc train` (safetensors + model card) for prediction (see
-    :class:`Detector` for ``precision``, ``scale`` and ``max_pixels``).
+    :class:`Detector` for ``precision``, ``scale``, ``max_pixels`` and ``fold_batchnorm``).
     Errors (a missing file, a file that is not a weakloc checkpoint) raise :class:`InputError`."""
     device_ = pick_device(device)
     model, card = load_checkpoint(path, device_)
-    return Detector(model, card, device_, precision, scale, max_pixels)
+    return Detector(model, card, device_, precision, scale, max_pixels, fold_batchnorm=fold_batchnorm)
