@@ -16,6 +16,9 @@ from .errors import ConfigError
 RESIZE_FILTERS = ("lanczos", "bilinear", "bicubic", "nearest")
 
 
+MASK_RESIZES = ("nearest", "bilinear", "area")
+
+
 @dataclass
 class DataConfig:
     """Where the images are and how every image (real or fake alike) is preprocessed."""
@@ -43,6 +46,13 @@ class DataConfig:
     mean: float = 0.5
     std: float = 0.5
     hflip: bool | None = None  # random horizontal flip at training time
+    # random quarter turns at training time (images and masks; with hflip, all 8 symmetries of the square); not an
+    # official choice: the study's setup-C runs use it because their 1,050 training crops are few
+    rot90: bool = False
+    # setup C: how masks become the map's targets. None = the method's official choice (PIL NEAREST for Patches and
+    # GradCAM; bilinear then > 0.5 for Attention); "area" = each cell's share of fake pixels, a soft target (what
+    # a map that is upsampled and thresholded at 0.5 can best follow; not official, docs/study.md)
+    mask_resize: str | None = None
     cache_dir: str | None = None  # memory-mapped tensor cache; None keeps decoded images in memory
     builtin_seed: int = 0  # builtin layout: seed of the generated dataset
     builtin_preset: str = "default"  # builtin layout: default | quick (generate/builtin/build.py)
@@ -62,8 +72,13 @@ class DataConfig:
             raise ConfigError(f"data.resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
         if self.layout not in ("dolos", "folder", "manifest", "builtin"):
             raise ConfigError(f"data.layout must be dolos, folder, manifest or builtin, not {self.layout!r}")
+        if self.mask_resize not in (None, *MASK_RESIZES):
+            raise ConfigError(f"data.mask_resize must be one of {', '.join(MASK_RESIZES)}, not {self.mask_resize!r}")
         if self.input_size < 32:
             raise ConfigError(f"data.input_size must be at least 32, not {self.input_size}")
+
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -77,6 +92,8 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     weight_decay: float = 0.0
+    # "constant" (the official code: no schedule) or "cosine" (lr * (1 + cos(pi * step / steps)) / 2, step by step)
+    lr_schedule: str = "constant"
     val_batch_size: int = 64
     keep_best: int = 5
     seed: int = 0
@@ -92,6 +109,8 @@ class TrainConfig:
             raise ConfigError(f"train.setup must be A, B or C, not {self.setup!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
 
 
 AP_SAMPLINGS = ("official", "numpy")

@@ -37,6 +37,43 @@ def test_real_and_fake_share_one_preprocessing(tmp_path):
     assert torch.equal(flipped["image"][1], batch["image"][1])
 
 
+def test_quarter_turns_rotate_each_image_with_its_mask(tiny_data):
+    data, samples = tiny_data
+    local = select(samples, "train", ["local"])[:4]
+    cache = CachedImages.build(local, dataclasses.replace(data, input_size=32, resize="bilinear"),
+                               masks=MaskTarget(8), progress=False)
+    plain = cache.batch([0, 1, 2, 3])
+    assert all(plain["mask"][i].sum() > 0 and not torch.equal(plain["mask"][i], plain["mask"][i].rot90(1, (0, 1)))
+               for i in range(4))  # masks without a quarter-turn symmetry, so a wrong turn would show
+    turned = cache.batch([0, 1, 2, 3], flip=torch.tensor([False, True, False, True]), turns=torch.tensor([0, 1, 2, 3]))
+    for i, (k, flip) in enumerate(((0, False), (1, True), (2, False), (3, True))):
+        image, mask = plain["image"][i], plain["mask"][i]
+        if flip:
+            image, mask = image.flip(-1), mask.flip(-1)
+        assert torch.equal(turned["image"][i], torch.rot90(image, k, dims=(-2, -1)))
+        assert torch.equal(turned["mask"][i], torch.rot90(mask, k, dims=(-2, -1)))
+
+
+def test_area_targets_are_each_cells_fake_share(tmp_path):
+    mask = np.zeros((32, 32), dtype=np.uint8)
+    mask[:, :16] = 1  # the left half: whole cells at 8x8
+    mask[0:4, 16:18] = 1  # half of one cell
+    assert MaskTarget(8, "area").soft and not MaskTarget(8).soft
+    shares = MaskTarget(8, "area")(mask)
+    assert shares.dtype == np.uint8 and shares.shape == (8, 8)
+    assert (shares[:, :4] == 255).all() and shares[0, 4] == 128 and (shares[1:, 4:] == 0).all()
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "fake.png")
+    Image.fromarray((1 - mask) * 255).save(tmp_path / "mask.png")  # the DOLOS polarity: black = fake
+    samples = [Sample("fake.png", tmp_path / "fake.png", 1, "local", "train", mask_path=tmp_path / "mask.png"),
+               Sample("real.png", tmp_path / "fake.png", 0, "real", "train")]
+    cache = CachedImages.build(samples, DataConfig(input_size=32, resize="bilinear"), masks=MaskTarget(8, "area"),
+                               progress=False)
+    batch = cache.batch([0, 1])
+    assert batch["mask"].dtype == torch.float32
+    assert torch.allclose(batch["mask"][0], torch.from_numpy(shares).float() / 255) and batch["mask"][1].sum() == 0
+
+
 def test_masks_go_from_native_size_to_the_map_as_the_official_loaders(tiny_data):
     data, samples = tiny_data
     local = select(samples, "train", ["local"])[:3]

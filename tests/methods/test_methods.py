@@ -268,3 +268,22 @@ def test_table2_runs_end_to_end_at_tiny_size(tmp_path, tiny_root) -> None:
     cells = [row.strip("|").split("|")[3:] for row in rows]
     assert all(c.strip() != "–" for row in cells[:2] for c in row)  # A, B: IoU, PBCA, AP for GC, PT, AT
     assert [c.strip() for c in cells[2][6:]] == ["–"] * 3 and all(c.strip() != "–" for c in cells[2][:6])
+
+
+@pytest.mark.parametrize("method", ["patches", "gradcam", "attention"])
+def test_setup_c_losses_take_soft_area_targets(method: str) -> None:
+    """data.mask_resize = "area": a float mask of fake shares is a soft target. Shares of exactly 0 and 1 give the
+    hard target's loss; halfway shares give a different one."""
+    torch.manual_seed(0)
+    model = build_model(method, "C").eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        outputs = model(images)
+    size = model.map_size(64)
+    hard = (torch.rand(2, size, size) > 0.5).to(torch.uint8)
+    labels = torch.ones(2, dtype=torch.long)
+    with torch.no_grad():
+        want = model.loss(outputs, {"mask": hard, "label": labels})
+        got = model.loss(outputs, {"mask": hard.float(), "label": labels})
+        half = model.loss(outputs, {"mask": torch.full((2, size, size), 0.5), "label": labels})
+    assert torch.allclose(got, want, atol=1e-6) and not torch.allclose(half, want, atol=1e-3)

@@ -164,3 +164,28 @@ def test_the_training_bar_moves_with_the_iterations(tiny_data, tmp_path, monkeyp
     data, samples = tiny_data
     train(tmp_path / "run", data, tiny_train_config(epochs=1, iters_per_epoch=11), samples, progress=True)
     assert seen == [(0, 11), (5, 11), (10, 11)]  # iterations 1, 6 and 11 of 11
+
+
+def test_cosine_schedule_and_quarter_turns_are_settings_of_a_run(tiny_data, tmp_path):
+    from weakloc.train.loop import step_lr
+
+    constant = tiny_train_config(epochs=2, iters_per_epoch=5, lr=1e-3)
+    cosine = tiny_train_config(epochs=2, iters_per_epoch=5, lr=1e-3, lr_schedule="cosine")
+    assert [step_lr(constant, s) for s in range(10)] == [1e-3] * 10
+    rates = [step_lr(cosine, s) for s in range(10)]
+    assert rates[0] == 1e-3 and rates[5] == pytest.approx(5e-4) and rates[-1] > 0
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    with pytest.raises(ConfigError, match="lr_schedule must be one of constant, cosine"):
+        tiny_train_config(lr_schedule="linear")
+
+    import dataclasses
+    data, samples = tiny_data
+    turned = dataclasses.replace(data, rot90=True)
+    cfg = tiny_train_config(setup="C", epochs=1, iters_per_epoch=2, lr_schedule="cosine")
+    result = train(tmp_path / "run", turned, cfg, samples, progress=False)
+    card = read_card(result.best_checkpoint)
+    assert card["rot90"] is True and card["official_preprocessing"] is False
+    plain = train(tmp_path / "plain", data, cfg, samples, progress=False)
+    assert read_card(plain.best_checkpoint)["official_preprocessing"] is True
+    a, b = _final_weights(tmp_path / "run"), _final_weights(tmp_path / "plain")
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the turns changed what was learned

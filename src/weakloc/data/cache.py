@@ -48,15 +48,23 @@ def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 class MaskTarget:
     """How setup C's masks are brought to the map a method predicts, straight from their native size (as the
     official loaders do): ``nearest`` (PIL NEAREST; Patches, GradCAM) or ``bilinear`` (PIL bilinear, then
-    > 0.5; Attention)."""
+    > 0.5; Attention); or ``area``, not an official choice: each map cell's share of fake pixels (PIL BOX),
+    stored as 0-255 and given to the loss as a soft target in [0, 1]."""
 
     size: int
     resize: str = "nearest"
+
+    @property
+    def soft(self) -> bool:
+        return self.resize == "area"
 
     def __call__(self, native: np.ndarray) -> np.ndarray:
         size = (self.size, self.size)
         if self.resize == "nearest":
             return np.asarray(Image.fromarray(native).resize(size, Image.NEAREST), dtype=np.uint8)
+        if self.resize == "area":
+            share = Image.fromarray(native.astype(np.float32)).resize(size, Image.BOX)
+            return np.rint(np.asarray(share) * 255).astype(np.uint8)
         grey = Image.fromarray(native.astype(np.uint8) * 255).resize(size, Image.BILINEAR)
         return (np.asarray(grey) > 127.5).astype(np.uint8)
 
@@ -74,7 +82,7 @@ def _load_one(sample: Sample, data: DataConfig, target: MaskTarget | None,
     if sample.kind == "real":
         mask = np.zeros(size, dtype=np.uint8)
     elif sample.kind == "full" or sample.mask_path is None:
-        mask = np.ones(size, dtype=np.uint8)
+        mask = np.full(size, 255 if target.soft else 1, dtype=np.uint8)
     else:
         native = read_mask(sample.mask_path, polarity=data.mask_polarity, binarize=data.binarize_masks,
                            expected_size=native_size)
@@ -105,10 +113,11 @@ class CachedImages:
 
     samples: list[Sample]
     images: np.ndarray  # [N, 3, S, S] uint8
-    masks: np.ndarray | None  # [N, m, m] uint8 in {0, 1}
+    masks: np.ndarray | None  # [N, m, m] uint8 in {0, 1}, or 0-255 (a cell's fake share) when soft_masks
     labels: np.ndarray  # [N] int64
     mean: float = 0.5
     std: float = 0.5
+    soft_masks: bool = False  # batch() then gives masks as float shares in [0, 1]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -140,22 +149,35 @@ class CachedImages:
                 if masks is not None:
                     masks.flush()
                 done_marker.write_text(json.dumps({"n": n, "size": size}))
-        return cls(samples, images, masks, labels, data.mean, data.std)
+        return cls(samples, images, masks, labels, data.mean, data.std, soft_masks=bool(target and target.soft))
 
     def batch(self, index: np.ndarray | Sequence[int], *, device: torch.device | str = "cpu",
-              flip: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Gather and normalise the samples at ``index``; ``flip`` [B] bool mirrors images and masks together."""
+              flip: torch.Tensor | None = None, turns: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Gather and normalise the samples at ``index``; ``flip`` [B] bool mirrors images and masks together, then
+        ``turns`` [B] (0-3) rotates each by that many quarter turns, counter-clockwise."""
         index = np.asarray(index)
         images = torch.from_numpy(np.ascontiguousarray(self.images[index])).to(device)
         batch = {"image": normalize(images, self.mean, self.std),
                  "label": torch.from_numpy(self.labels[index]).to(device)}
         if self.masks is not None:
             batch["mask"] = torch.from_numpy(np.ascontiguousarray(self.masks[index])).to(device)
+            if self.soft_masks:
+                batch["mask"] = batch["mask"].float() / 255
         if flip is not None:
             flip = flip.to(device)
             batch["image"] = torch.where(flip[:, None, None, None], batch["image"].flip(-1), batch["image"])
             if "mask" in batch:
                 batch["mask"] = torch.where(flip[:, None, None], batch["mask"].flip(-1), batch["mask"])
+        if turns is not None:
+            turns = turns.to(device)
+            for key in ("image", "mask"):
+                if key in batch:
+                    turned = batch[key].clone()
+                    for k in (1, 2, 3):
+                        chosen = turns == k
+                        if chosen.any():
+                            turned[chosen] = torch.rot90(batch[key][chosen], k, dims=(-2, -1))
+                    batch[key] = turned
         return batch
 
 

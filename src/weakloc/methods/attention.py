@@ -29,7 +29,10 @@ MAP_AFTER = "block7"
 
 def mask_target(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[B, H, W] {0,1} -> [B, h, w] float {0,1}: bilinear (antialiased, as PIL's resize of the official
-    loader) then > 0.5."""
+    loader) then > 0.5. A float mask of fake shares (``data.mask_resize = "area"``) stays soft (area-averaged)."""
+    if mask.is_floating_point():
+        return mask if tuple(mask.shape[-2:]) == tuple(size) else F.interpolate(mask[:, None], size=size,
+                                                                                 mode="area")[:, 0]
     resized = F.interpolate(mask[:, None].float(), size=size, mode="bilinear", align_corners=False, antialias=True)
     return (resized[:, 0] > 0.5).float()
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.images import nearest_indices
@@ -135,6 +136,17 @@ class Localizer(nn.Module, ABC):
         """"mean" / "max" when the image score is that statistic of the map (so it can be taken over a
         stitched map), None when it comes from a classifier (then tiles are combined by their max)."""
         return None
+
+
+def mask_classes(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Setup C's per-cell cross-entropy targets: class indices [B, h, w] (long) from a {0,1} mask (exactly PIL's
+    NEAREST, :func:`resize_mask`), or class probabilities [B, 2, h, w] from a float mask of fake shares
+    (``data.mask_resize = "area"``; area-averaged if it is not at the map's size already)."""
+    if not mask.is_floating_point():
+        return resize_mask(mask, size)
+    if tuple(mask.shape[-2:]) != tuple(size):
+        mask = F.interpolate(mask[:, None], size=size, mode="area")[:, 0]
+    return torch.stack([1 - mask, mask], dim=1)
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

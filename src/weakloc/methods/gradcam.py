@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from captum.attr import LayerGradCam
 from torch import nn
 
-from .base import Localizer, LocalizerOutput, MethodDefaults, register_method, resize_mask
+from .base import Localizer, LocalizerOutput, MethodDefaults, mask_classes, register_method
 from .scores import CLASS_SCORES, MAP_SCORES, check_choice, class_score, map_score
 from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages, set_bn_momentum
 
@@ -142,7 +142,7 @@ class GradCAM(Localizer):
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.fully_supervised:
             logits = outputs["map_logits"].float()
-            return F.cross_entropy(logits, resize_mask(batch["mask"], logits.shape[-2:]))
+            return F.cross_entropy(logits, mask_classes(batch["mask"], logits.shape[-2:]))
         return F.cross_entropy(outputs["logits"].float(), batch["label"])
 
     def localize(self, images: torch.Tensor) -> LocalizerOutput:

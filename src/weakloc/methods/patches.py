@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Localizer, LocalizerOutput, MethodDefaults, register_method, resize_mask
+from .base import Localizer, LocalizerOutput, MethodDefaults, mask_classes, register_method
 from .xception import CHANNELS, STEM, adopt_stages, init_weights, legacy_xception, reset_layers, run_stages
 
 MAP_AFTER = "block2"
@@ -55,7 +55,7 @@ class Patches(Localizer):
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = outputs["map_logits"].float()
         if self.fully_supervised:
-            target = resize_mask(batch["mask"], logits.shape[-2:])
+            target = mask_classes(batch["mask"], logits.shape[-2:])
         else:  # the image label on every patch
             target = batch["label"][:, None, None].expand(-1, *logits.shape[-2:])
         return F.cross_entropy(logits, target)

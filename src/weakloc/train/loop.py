@@ -71,13 +71,15 @@ def resolve_preprocessing(data: DataConfig, cfg: TrainConfig) -> DataConfig:
                                hflip=official.hflip if data.hflip is None else data.hflip)
 
 
-def epoch_indices(n: int, count: int, seed: int, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
-    """``count`` sample indices (a stream of shuffles of range(n)) and ``count`` hflip draws for one epoch."""
+def epoch_indices(n: int, count: int, seed: int, epoch: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """``count`` sample indices (a stream of shuffles of range(n)), ``count`` hflip draws and ``count`` quarter-turn
+    draws (0-3) for one epoch; the turns are drawn last, so the indices and flips do not depend on them."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     rounds = math.ceil(count / n)
     order = torch.cat([torch.randperm(n, generator=generator) for _ in range(rounds)])[:count]
     flips = torch.rand(count, generator=generator) < 0.5
-    return order.numpy(), flips
+    turns = torch.randint(0, 4, (count,), generator=generator)
+    return order.numpy(), flips, turns
 
 
 def _run_config(data: DataConfig, cfg: TrainConfig) -> dict:
@@ -125,10 +127,12 @@ def training_scale(train: Sequence[Sample], input_size: int, sample: int = 256) 
 def _card(data: DataConfig, cfg: TrainConfig, model: Localizer, train: Sequence[Sample], valid: Sequence[Sample],
           epoch: int, val_loss: float, init: InitReport | None = None, scale: dict | None = None) -> dict:
     return {
-        "input_size": data.input_size, "resize": data.resize, "hflip": data.hflip, "mean": data.mean, "std": data.std,
+        "input_size": data.input_size, "resize": data.resize, "hflip": data.hflip, "rot90": data.rot90,
+        "mask_resize": data.mask_resize,
+        "mean": data.mean, "std": data.std,
         "train_scale": scale,
         "official_preprocessing": dataclasses.asdict(training_preprocessing(cfg.method, cfg.setup)) == {
-            "resize": data.resize, "hflip": data.hflip},
+            "resize": data.resize, "hflip": data.hflip} and not data.rot90 and data.mask_resize in (None, model.mask_resize),
         "map_size": model.map_size(data.input_size),
         "data": {"layout": data.layout, "root": data.root, "dataset": data.dataset, "real": data.real,
                  "full": data.full, "local": data.local, "train_local": data.train_local, "manifest": data.manifest, "masks": data.masks,
@@ -194,7 +198,8 @@ def _train(run_dir: Path, data: DataConfig, cfg: TrainConfig, samples: Sequence[
     valid_set = training_selection(samples, cfg.setup, "valid", where)
     scale = training_scale(train_set, data.input_size)
     # setup C: masks go from their native size straight to the map, as the official loaders resize them
-    masks = MaskTarget(model.map_size(data.input_size), model.mask_resize) if cfg.setup == "C" else None
+    masks = (MaskTarget(model.map_size(data.input_size), data.mask_resize or model.mask_resize)
+             if cfg.setup == "C" else None)
     train_cache = CachedImages.build(train_set, data, masks=masks, desc="decode train", progress=progress)
     valid_cache = CachedImages.build(valid_set, data, masks=masks, desc="decode valid", progress=progress)
 
@@ -302,20 +307,30 @@ def _resume(state_path: Path, model: Localizer, optimizer: torch.optim.Optimizer
     return state["epoch"], state["history"], [tuple(b) for b in state["best"]]
 
 
+def step_lr(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of a run of ``cfg.epochs * cfg.iters_per_epoch``."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return cfg.lr * (1 + math.cos(math.pi * step / (cfg.epochs * cfg.iters_per_epoch))) / 2
+
+
 def _epoch(net: torch.nn.Module, model: Localizer, optimizer: torch.optim.Optimizer, cache: CachedImages,
            data: DataConfig, cfg: TrainConfig, epoch: int, device: torch.device, dtype: torch.dtype | None,
            group: ProcessGroup, progress: bool) -> float:
     """One epoch of ``cfg.iters_per_epoch`` optimizer steps; returns the sum of this process's batch losses."""
-    order, flips = epoch_indices(len(cache), cfg.iters_per_epoch * cfg.batch_size, cfg.seed, epoch)
+    order, flips, turns = epoch_indices(len(cache), cfg.iters_per_epoch * cfg.batch_size, cfg.seed, epoch)
     loss_sum = 0.0
     # a bar updated by hand: iterating a tqdm keeps its count local until it prints, so set_postfix
     # would redraw a stale "0/N" for the whole epoch
     bar = tqdm(total=cfg.iters_per_epoch, desc=f"{cfg.method}/{cfg.setup} epoch {epoch + 1}/{cfg.epochs}",
                disable=None if progress else True, leave=False, unit="it")  # None: no bar in a log file
     for it in range(cfg.iters_per_epoch):
+        for group_ in optimizer.param_groups:  # a function of the step alone, so a resumed run continues it exactly
+            group_["lr"] = step_lr(cfg, epoch * cfg.iters_per_epoch + it)
         window = slice(it * cfg.batch_size, (it + 1) * cfg.batch_size)
         mine = slice(group.rank, None, group.world_size)  # this process's share of the global batch
-        batch = cache.batch(order[window][mine], device=device, flip=flips[window][mine] if data.hflip else None)
+        batch = cache.batch(order[window][mine], device=device, flip=flips[window][mine] if data.hflip else None,
+                            turns=turns[window][mine] if data.rot90 else None)
         images = batch["image"].contiguous(memory_format=torch.channels_last) if cfg.channels_last else batch["image"]
         with autocast(device, dtype):
             loss = model.loss(net(images), batch)
