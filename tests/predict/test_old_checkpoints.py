@@ -23,12 +23,13 @@ def test_a_0_1_checkpoint_predicts_exactly_what_it_did():
     expected = np.load(FIXTURE / "expected.npz")
     names = [str(n) for n in expected["names"]]
     # exactly: the network as it was trained; the default folds BatchNorm into the convolutions (float rounding)
-    exact = weakloc.load(path, device="cpu", precision="fp32", fold_batchnorm=False).predict([FIXTURE / n for n in names])
+    files = [FIXTURE / n for n in names]
+    exact = weakloc.load(path, device="cpu", precision="fp32", fold_batchnorm=False).predict(files)
     assert np.array_equal([p.score for p in exact], expected["scores"])
     for i, p in enumerate(exact):
         assert np.array_equal(p.map, expected[f"map_{i}"]), names[i]
         assert np.array_equal(p.model_map, expected[f"model_map_{i}"]), names[i]
-    folded = weakloc.load(path, device="cpu", precision="fp32").predict([FIXTURE / n for n in names])
+    folded = weakloc.load(path, device="cpu", precision="fp32").predict(files)
     assert np.allclose([p.score for p in folded], expected["scores"], atol=1e-5)
     for i, p in enumerate(folded):
         assert np.allclose(p.map, expected[f"map_{i}"], atol=1e-4), names[i]

@@ -131,8 +131,9 @@ def _card(data: DataConfig, cfg: TrainConfig, model: Localizer, train: Sequence[
         "mask_resize": data.mask_resize,
         "mean": data.mean, "std": data.std,
         "train_scale": scale,
-        "official_preprocessing": dataclasses.asdict(training_preprocessing(cfg.method, cfg.setup)) == {
-            "resize": data.resize, "hflip": data.hflip} and not data.rot90 and data.mask_resize in (None, model.mask_resize),
+        "official_preprocessing": (
+            dataclasses.asdict(training_preprocessing(cfg.method, cfg.setup)) == {"resize": data.resize, "hflip": data.hflip}
+            and not data.rot90 and data.mask_resize in (None, model.mask_resize)),
         "map_size": model.map_size(data.input_size),
         "data": {"layout": data.layout, "root": data.root, "dataset": data.dataset, "real": data.real,
                  "full": data.full, "local": data.local, "train_local": data.train_local, "manifest": data.manifest, "masks": data.masks,
