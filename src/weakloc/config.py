@@ -47,7 +47,7 @@ class DataConfig:
     std: float = 0.5
     hflip: bool | None = None  # random horizontal flip at training time
     # random quarter turns at training time (images and masks; with hflip, all 8 symmetries of the square); not an
-    # official choice: the study's setup-C runs use it because their 1,050 training crops are few
+    # official choice (tried on the study's setup C, docs/study.md)
     rot90: bool = False
     # setup C: how masks become the map's targets. None = the method's official choice (PIL NEAREST for Patches and
     # GradCAM; bilinear then > 0.5 for Attention); "area" = each cell's share of fake pixels, a soft target (what

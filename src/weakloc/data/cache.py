@@ -169,15 +169,10 @@ class CachedImages:
             if "mask" in batch:
                 batch["mask"] = torch.where(flip[:, None, None], batch["mask"].flip(-1), batch["mask"])
         if turns is not None:
-            turns = turns.to(device)
             for key in ("image", "mask"):
                 if key in batch:
-                    turned = batch[key].clone()
-                    for k in (1, 2, 3):
-                        chosen = turns == k
-                        if chosen.any():
-                            turned[chosen] = torch.rot90(batch[key][chosen], k, dims=(-2, -1))
-                    batch[key] = turned
+                    batch[key] = torch.stack([torch.rot90(item, int(k), dims=(-2, -1))
+                                              for item, k in zip(batch[key], turns)])
         return batch
 
 

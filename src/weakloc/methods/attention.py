@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from timm.models.xception import SeparableConv2d
 
-from .base import MASK_LOADER, Localizer, LocalizerOutput, MethodDefaults, Preprocessing, register_method
+from .base import (MASK_LOADER, Localizer, LocalizerOutput, MethodDefaults, Preprocessing, register_method,
+                   resize_shares)
 from .scores import CLASS_SCORES, MAP_SCORES, check_choice, image_score
 from .xception import CHANNELS, adopt_stages, legacy_xception, run_stages, set_bn_momentum
 
@@ -31,8 +32,7 @@ def mask_target(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[B, H, W] {0,1} -> [B, h, w] float {0,1}: bilinear (antialiased, as PIL's resize of the official
     loader) then > 0.5. A float mask of fake shares (``data.mask_resize = "area"``) stays soft (area-averaged)."""
     if mask.is_floating_point():
-        return mask if tuple(mask.shape[-2:]) == tuple(size) else F.interpolate(mask[:, None], size=size,
-                                                                                 mode="area")[:, 0]
+        return resize_shares(mask, size)
     resized = F.interpolate(mask[:, None].float(), size=size, mode="bilinear", align_corners=False, antialias=True)
     return (resized[:, 0] > 0.5).float()
 

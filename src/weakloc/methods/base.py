@@ -144,9 +144,15 @@ def mask_classes(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     (``data.mask_resize = "area"``; area-averaged if it is not at the map's size already)."""
     if not mask.is_floating_point():
         return resize_mask(mask, size)
-    if tuple(mask.shape[-2:]) != tuple(size):
-        mask = F.interpolate(mask[:, None], size=size, mode="area")[:, 0]
-    return torch.stack([1 - mask, mask], dim=1)
+    shares = resize_shares(mask, size)
+    return torch.stack([1 - shares, shares], dim=1)
+
+
+def resize_shares(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B, H, W] float fake shares -> [B, h, w], area-averaged (unchanged when already at ``size``)."""
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.interpolate(mask[:, None], size=size, mode="area")[:, 0]
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

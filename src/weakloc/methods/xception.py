@@ -124,12 +124,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> int:
         if runs.count(conv_name) != 1 or consumers[tensor] != [bn_name]:  # shared, or its output used elsewhere
             continue
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
-        _replace(model, conv_name, fuse_conv_bn_eval(conv, bn))
-        _replace(model, bn_name, nn.Identity())
+        model.set_submodule(conv_name, fuse_conv_bn_eval(conv, bn))
+        model.set_submodule(bn_name, nn.Identity())
         folded += 1
     return folded
-
-
-def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, leaf = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, new)
