@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,10 +90,28 @@ def load_torch_weights(path: Path, fix: str, pickle_hint: str = "") -> object:
                          "download it again (compare its size with the published file's), or " + fix) from None
 
 
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
+def file_sha256(path: str | Path, prefix: bytes = b"") -> str:
+    """The SHA-256 of ``prefix`` and then a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256(prefix)
     with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_digest(path: str | Path, prefix: bytes = b"") -> str:
+    """SHA-256 of ``prefix`` and a weights file's tensors. A safetensors file is hashed without its
+    ``__metadata__`` (tensor names, shapes, dtypes, offsets, then the data), so rewriting a weakloc model card
+    (``update_card`` after an evaluation) leaves it unchanged; any other file is hashed whole."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return file_sha256(path, prefix)
+    digest = hashlib.sha256(prefix)
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        header.pop("__metadata__", None)
+        digest.update(json.dumps(header, sort_keys=True).encode())
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

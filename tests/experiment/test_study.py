@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
+from weakloc.files import weights_digest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TINY_SETS = [f"data.builtin_images={TINY['n']}", f"data.builtin_size={TINY['size']}",
@@ -51,6 +52,11 @@ def test_quick_preset_runs_every_stage(quick_study):
     assert list(cross) == ["repaint", "repaint-ldm", "telea", "biharmonic"]
     assert all(0 <= c["localization"]["iou_lg"] <= 100 for c in cross.values())
     assert {r["spec"] for r in results["patches-B"]["robustness"]} >= {"jpeg:75", "resize:0.5"}
+    # GradCAM A starts from Patches A's trained entry flow (init_from), and its run records those weights
+    card = json.loads((out / "gradcam-A" / "best.json").read_text())
+    assert card["train"]["init_loaded"]["loaded"] == 52 and card["train"]["init_partial"] is True
+    config = json.loads((out / "gradcam-A" / "config.json").read_text())
+    assert config["init_digest"] == weights_digest(out / "patches-A" / "best.safetensors")
     report = (out / "report.md").read_text()
     for heading in ("## Findings, checked", "## Table 2", "## Table 3", "## Figure 3", "## Figure 4", "## Figure 5",
                     "## Figure 6", "## Figure 7", "## Robustness", "## What was run", "### Wall time per stage"):

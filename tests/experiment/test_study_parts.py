@@ -37,6 +37,36 @@ def test_study_presets_load_and_robustness_goes_to_the_marked_runs():
         assert sum(1 for run in exp.runs if run.cross) == 8  # Figure 6's eight columns
 
 
+def test_init_from_names_an_earlier_run_and_pulls_it_into_only(tmp_path):
+    from weakloc.experiment.run import _with_sources
+
+    head = 'table = "study"\n[data]\nlayout = "builtin"\n'
+    patches = '[[runs]]\nmethod = "patches"\nsetup = "A"\n'
+    gradcam = '[[runs]]\nmethod = "gradcam"\nsetup = "A"\ninit_from = "patches-A"\n'
+    spec = tmp_path / "order.toml"
+    spec.write_text(head + patches + gradcam)
+    exp = load_experiment(spec)
+    assert exp.runs[1].init_from == "patches-A" and exp.runs[0].init_from == ""
+    assert _with_sources(exp.runs, ["gradcam-A"]) == {"gradcam-A", "patches-A"}
+    assert _with_sources(exp.runs, ["patches-A"]) == {"patches-A"}
+    spec.write_text(head + gradcam + patches)
+    with pytest.raises(ConfigError, match="init_from = 'patches-A' is listed after it"):
+        load_experiment(spec)
+    spec.write_text(head + gradcam.replace("patches-A", "patches-Z") + patches)
+    with pytest.raises(ConfigError, match="'patches-Z' is not in the experiment"):
+        load_experiment(spec)
+    spec.write_text(head + patches + gradcam + 'train = { init = "w.safetensors" }\n')
+    with pytest.raises(ConfigError, match="both init_from and train.init"):
+        load_experiment(spec)
+
+
+def test_study_starts_gradcam_and_attention_from_the_same_setup_patches_run():
+    for name in ("study", "study-quick"):
+        exp = load_experiment(name)
+        starts = {run.name: run.init_from for run in exp.runs if run.method != "patches"}
+        assert starts == {f"{m}-{s}": f"patches-{s}" for m in ("gradcam", "attention") for s in "ABC"}, name
+
+
 def test_run_names_must_differ(tmp_path):
     spec = tmp_path / "dup.toml"
     spec.write_text('table = "study"\n[data]\nlayout = "builtin"\n[[runs]]\nmethod = "patches"\nsetup = "A"\n'

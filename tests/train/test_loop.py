@@ -71,6 +71,35 @@ def test_finished_run_is_reused_and_a_different_run_is_refused(tiny_data, tmp_pa
     assert [h["epoch"] for h in more.history] == [1, 2]  # more epochs continue the run
 
 
+def test_a_setting_added_since_a_run_reads_as_its_default_there(tiny_data, tmp_path):
+    data, samples = tiny_data
+    cfg = tiny_train_config(epochs=1, iters_per_epoch=2)
+    train(tmp_path / "run", data, cfg, samples, progress=False)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    del config["data"]["rot90"], config["train"]["lr_schedule"]  # as written before those settings existed
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    assert train(tmp_path / "run", data, cfg, samples, progress=False).resumed_from_epoch == 1
+    with pytest.raises(ConfigError, match=r"train.lr_schedule: 'constant' -> 'cosine'"):
+        train(tmp_path / "run", data, tiny_train_config(epochs=1, iters_per_epoch=2, lr_schedule="cosine"), samples,
+              progress=False)
+
+
+def test_the_same_init_path_holding_other_weights_is_another_run(tiny_data, tmp_path):
+    data, samples = tiny_data
+    source = train(tmp_path / "source", data, tiny_train_config(epochs=1, iters_per_epoch=2), samples, progress=False)
+    init = tmp_path / "init.safetensors"
+    init.write_bytes(source.best_checkpoint.read_bytes())
+    cfg = tiny_train_config(epochs=1, iters_per_epoch=2, init=str(init))
+    first = train(tmp_path / "run", data, cfg, samples, progress=False)
+    assert first.init is not None and first.init.complete
+    assert train(tmp_path / "run", data, cfg, samples, progress=False).resumed_from_epoch == 1
+    other = train(tmp_path / "other", data, tiny_train_config(epochs=1, iters_per_epoch=2, seed=1), samples,
+                  progress=False)
+    init.write_bytes(other.best_checkpoint.read_bytes())  # e.g. the source run retrained with --overwrite
+    with pytest.raises(ConfigError, match=r"holds a different run; changed settings .*\n    init_digest: "):
+        train(tmp_path / "run", data, cfg, samples, progress=False)
+
+
 def _cli_train(root: Path, out: Path, epochs: int) -> list[str]:
     return [sys.executable, "-m", "weakloc.cli", "train", "--out", str(out), "--method", "patches", "--setup", "B",
             "--layout", "builtin", "--root", str(root), "--set", f"data.builtin_images={TINY['n']}",

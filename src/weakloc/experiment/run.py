@@ -68,8 +68,10 @@ class _Runner:
 
     def train(self, run: RunSpec) -> bool:
         data, samples = self.samples(self.exp.data_config(run), run.setup)
-        trained = train(self.out_dir / run.name, data, self.exp.train_config(run), samples, progress=self.progress,
-                        overwrite=self.overwrite)
+        cfg = self.exp.train_config(run)
+        if run.init_from:  # trained before this run (spec.py checks the order; run_experiment adds it to --only)
+            cfg = dataclasses.replace(cfg, init=str(self.checkpoints[run.init_from]), init_partial=True)
+        trained = train(self.out_dir / run.name, data, cfg, samples, progress=self.progress, overwrite=self.overwrite)
         self.checkpoints[run.name] = trained.best_checkpoint
         last = trained.history[-1]
         best = min(trained.history, key=lambda h: h["val_loss"])
@@ -134,13 +136,27 @@ def _train_weight(exp: Experiment, run: RunSpec) -> float:
     return cfg.epochs * cfg.iters_per_epoch * cfg.batch_size * IMAGE_COST.get(run.method, XCEPTION_COST)
 
 
+def _with_sources(runs: list[RunSpec], names: list[str]) -> set[str]:
+    """``names`` and the runs they start from (``init_from``), transitively."""
+    by_name = {run.name: run for run in runs}
+    chosen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in chosen or name not in by_name:
+            continue
+        chosen.add(name)
+        todo.append(by_name[name].init_from)
+    return chosen
+
+
 def run_experiment(exp: Experiment, out_dir: str | Path, *, progress: bool = True, overwrite: bool = False,
                    only: list[str] | None = None) -> dict:
     """Run every stage (reusing what is done); returns {run name: results}. Writes results.json, stages.json,
     the report, and a copy of the experiment file into ``out_dir``."""
     out_dir = Path(out_dir)
     group = ProcessGroup.from_env(pick_device("auto"))
-    runs = [run for run in exp.runs if not only or run.name in only]
+    wanted = _with_sources(exp.runs, only) if only else {run.name for run in exp.runs}
+    runs = [run for run in exp.runs if run.name in wanted]
     runner = _Runner(exp, out_dir, group, progress and group.is_main, overwrite)
     builtin = any(c.layout == "builtin" for c in (exp.data_config(r) for r in runs))
     if not group.is_main:  # under torchrun the other processes only train

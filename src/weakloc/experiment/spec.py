@@ -18,6 +18,8 @@ File shape (see ``presets/*.toml``, the built-in experiments)::
                                 # a run with part = "figure6" is scored on these only)
     part = "table3"             # optional: the report part the run belongs to (table2, table3, figure6; study report)
     robustness = true           # optional: which runs [evaluate] perturb applies to (default: every run)
+    init_from = "patches-A"     # optional: an earlier run whose best weights initialise the layers both networks
+                                # share (train.init = its best.safetensors, init_partial = true)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..data.perturb import parse_perturbations
 from ..errors import ConfigError
 
 TOP_KEYS = {"name", "description", "table", "data", "train", "evaluate", "runs"}
-RUN_KEYS = {"method", "setup", "name", "train", "data", "test", "cross", "part", "robustness"}
+RUN_KEYS = {"method", "setup", "name", "train", "data", "test", "cross", "part", "robustness", "init_from"}
 
 
 @dataclass
@@ -46,6 +48,7 @@ class RunSpec:
     cross: list[str] = field(default_factory=list)
     part: str = ""
     robustness: bool | None = None
+    init_from: str = ""
 
 
 @dataclass
@@ -114,13 +117,15 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
             raise ConfigError(f"{path}: runs[{i}] needs method and setup, and only {', '.join(sorted(RUN_KEYS))}")
         runs.append(RunSpec(run["method"], run["setup"], run.get("name", f"{run['method']}-{run['setup']}"),
                             run.get("train", {}), run.get("data", {}), run.get("test", {}),
-                            [str(g) for g in run.get("cross", [])], str(run.get("part", "")), run.get("robustness")))
+                            [str(g) for g in run.get("cross", [])], str(run.get("part", "")), run.get("robustness"),
+                            str(run.get("init_from", ""))))
     names = [run.name for run in runs]
     if len(set(names)) < len(names):
         raise ConfigError(f"{path}: run names must differ (two runs would share a folder): "
                           f"{', '.join(sorted({n for n in names if names.count(n) > 1}))}")
     if not runs:
         raise ConfigError(f"{path}: the experiment lists no [[runs]]")
+    _check_init_from(path, runs)
     _override_runs(runs, overrides or [])
     exp = Experiment(tree.get("name", path.stem), tree.get("description", ""), tree.get("table", "runs"),
                      tree.get("data", {}), tree.get("train", {}),
@@ -131,6 +136,20 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
             exp.cross_config(run, generator)
     parse_perturbations(exp.evaluate.perturb, f"{path}: [evaluate] perturb")  # robustness specs, checked early
     return exp
+
+
+def _check_init_from(path: Path, runs: list[RunSpec]) -> None:
+    """``init_from`` names a run listed before (runs train in order) and replaces an init file."""
+    for i, run in enumerate(runs):
+        if not run.init_from:
+            continue
+        earlier = [r.name for r in runs[:i]]
+        if run.init_from not in earlier:
+            where = "is listed after it" if any(r.name == run.init_from for r in runs) else "is not in the experiment"
+            raise ConfigError(f"{path}: run {run.name}: init_from = {run.init_from!r} {where}; fix: name a run "
+                              f"listed before it ({', '.join(earlier) or 'none is'})")
+        if run.train.get("init"):
+            raise ConfigError(f"{path}: run {run.name}: both init_from and train.init; fix: keep one of them")
 
 
 def _override_runs(runs: list[RunSpec], overrides: list[str]) -> None:

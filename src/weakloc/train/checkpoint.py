@@ -7,9 +7,7 @@ preprocessing) and what it is (training data, seed, epoch, validation and test m
 
 from __future__ import annotations
 
-import hashlib
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import InputError
-from ..files import atomic_path, write_json
+from ..files import atomic_path, weights_digest, write_json
 from ..methods import Localizer, build_model
 
 CARD_KEY = "weakloc_card"
@@ -94,12 +92,4 @@ def model_digest(path: str | Path) -> str:
     the fields an evaluation writes. Unlike the file's hash, it survives ``update_card`` after an evaluation."""
     path = Path(path)
     card = {k: v for k, v in read_card(path).items() if k not in EVALUATION_FIELDS}
-    digest = hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode())
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-        header.pop("__metadata__", None)
-        digest.update(json.dumps(header, sort_keys=True).encode())
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return weights_digest(path, json.dumps(card, sort_keys=True, default=str).encode())

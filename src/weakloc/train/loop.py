@@ -33,7 +33,7 @@ from ..data.images import image_size
 from ..data.samples import SETUPS, Sample, select, training_selection
 from ..device import ProcessGroup, autocast, autocast_dtype, pick_device
 from ..errors import ConfigError
-from ..files import atomic_path, write_json
+from ..files import atomic_path, weights_digest, write_json
 from ..methods import METHODS, Localizer, build_model, training_preprocessing
 from ..methods.weights import InitReport, load_init_weights
 from .calibrate import VerdictRule, calibrate_model, data_name, record_verdict
@@ -83,7 +83,12 @@ def epoch_indices(n: int, count: int, seed: int, epoch: int) -> tuple[np.ndarray
 
 
 def _run_config(data: DataConfig, cfg: TrainConfig) -> dict:
-    return {"data": to_dict(data), "train": to_dict(cfg)}
+    """What makes the run: its settings, and the tensors of its init file (the same path holding other weights,
+    e.g. another run's retrained checkpoint, is another run)."""
+    config = {"data": to_dict(data), "train": to_dict(cfg)}
+    if cfg.init:
+        config["init_digest"] = weights_digest(cfg.init)
+    return config
 
 
 # settings that do not make a different run: more epochs continue it; the cache is not the run
@@ -92,14 +97,23 @@ NOT_THE_RUN = ("train.epochs", "data.cache_dir", "train.init_partial")
 PATH_SETTINGS = ("data.root", "data.real", "data.masks", "data.manifest", "train.init")
 
 
+def _field_defaults(kind: type) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(kind) if f.default is not dataclasses.MISSING}
+
+
 def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
     """Refuse to mix two different runs in one folder; resuming the same run is the normal case."""
     path = run_dir / CONFIG_FILE
     if not path.exists():
         return
     old = json.loads(path.read_text())
+    # a setting added to weakloc after the run was made reads as its default there: new settings default to
+    # what weakloc did before them. The init file's digest, too, is recorded only since it existed.
+    for key, kind in (("data", DataConfig), ("train", TrainConfig)):
+        old[key] = {**_field_defaults(kind), **old.get(key, {})}
+    old.setdefault("init_digest", config.get("init_digest"))
     folder_paths = ("data.full", "data.local") if config["data"].get("layout") == "folder" else ()
-    changed = changed_settings({k: old.get(k, {}) for k in ("data", "train")}, config, ignore=NOT_THE_RUN,
+    changed = changed_settings({k: old.get(k, {}) for k in config}, config, ignore=NOT_THE_RUN,
                                paths=PATH_SETTINGS + folder_paths)
     if not changed:
         return
