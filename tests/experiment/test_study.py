@@ -57,7 +57,13 @@ def test_quick_preset_runs_every_stage(quick_study):
     assert card["train"]["init_loaded"]["loaded"] == 52 and card["train"]["init_partial"] is True
     config = json.loads((out / "gradcam-A" / "config.json").read_text())
     assert config["init_digest"] == weights_digest(out / "patches-A" / "best.safetensors")
+    # Patches C starts from the whole of Patches B (same network: every tensor loads)
+    card = json.loads((out / "patches-C" / "best.json").read_text())
+    loaded = card["train"]["init_loaded"]
+    assert loaded["complete"] is True and loaded["loaded"] == loaded["of"] > 52
     report = (out / "report.md").read_text()
+    assert "| patches-C | table2 |" in report and "patches-B's weights" in report
+    assert "patches-A's shared layers; the rest" in report
     for heading in ("## Findings, checked", "## Table 2", "## Table 3", "## Figure 3", "## Figure 4", "## Figure 5",
                     "## Figure 6", "## Figure 7", "## Robustness", "## What was run", "### Wall time per stage"):
         assert heading in report, heading

@@ -135,7 +135,9 @@ def budget_markdown(exp: "Experiment", results: dict) -> str:
         best = min((h["val_loss"] for h in res.get("history", [])), default=None)
         init = cfg.options.get("init", "method default") if cfg.options else "method default"
         if run.init_from:
-            init = f"{run.init_from}'s shared layers; the rest {init}"
+            source = next(r for r in exp.runs if r.name == run.init_from)
+            init = (f"{run.init_from}'s weights" if source.method == run.method
+                    else f"{run.init_from}'s shared layers; the rest {init}")
         lines.append(f"| {run.name} | {run.part or '–'} | {trained.get('dataset')}: "
                      f"{', '.join(trained.get('full') or []) if run.setup == 'A' else ', '.join(trained.get('local') or [])}"
                      f" | {tested.get('dataset', '–')}: {', '.join(tested.get('local') or [])} | "
