@@ -20,7 +20,7 @@ from conftest import TINY, tiny_train_config
 from weakloc.train.checkpoint import load_checkpoint, read_card
 from weakloc.data.cache import CachedImages
 from weakloc.data.samples import select
-from weakloc.errors import ConfigError
+from weakloc.errors import ConfigError, InputError
 from weakloc.predict.batch import predict_cache, preprocessing_of
 from weakloc.train.loop import STATE_FILE, train
 
@@ -76,7 +76,7 @@ def test_a_setting_added_since_a_run_reads_as_its_default_there(tiny_data, tmp_p
     cfg = tiny_train_config(epochs=1, iters_per_epoch=2)
     train(tmp_path / "run", data, cfg, samples, progress=False)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    del config["data"]["rot90"], config["train"]["lr_schedule"]  # as written before those settings existed
+    del config["data"]["rot90"], config["data"]["split_ratios"], config["train"]["lr_schedule"]  # as before them
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     assert train(tmp_path / "run", data, cfg, samples, progress=False).resumed_from_epoch == 1
     with pytest.raises(ConfigError, match=r"train.lr_schedule: 'constant' -> 'cosine'"):
@@ -98,6 +98,15 @@ def test_the_same_init_path_holding_other_weights_is_another_run(tiny_data, tmp_
     init.write_bytes(other.best_checkpoint.read_bytes())  # e.g. the source run retrained with --overwrite
     with pytest.raises(ConfigError, match=r"holds a different run; changed settings .*\n    init_digest: "):
         train(tmp_path / "run", data, cfg, samples, progress=False)
+
+
+def test_a_missing_init_file_is_named_with_its_fix(tiny_data, tmp_path):
+    data, samples = tiny_data
+    missing = tmp_path / "nowhere" / "best.safetensors"
+    with pytest.raises(InputError, match="nowhere") as caught:
+        train(tmp_path / "run", data, tiny_train_config(epochs=1, iters_per_epoch=2, init=str(missing)), samples,
+              progress=False)
+    assert "fix" in str(caught.value).lower()
 
 
 def _cli_train(root: Path, out: Path, epochs: int) -> list[str]:

@@ -86,7 +86,7 @@ def _run_config(data: DataConfig, cfg: TrainConfig) -> dict:
     """What makes the run: its settings, and the tensors of its init file (the same path holding other weights,
     e.g. another run's retrained checkpoint, is another run)."""
     config = {"data": to_dict(data), "train": to_dict(cfg)}
-    if cfg.init:
+    if cfg.init:  # _build has loaded it: the file exists
         config["init_digest"] = weights_digest(cfg.init)
     return config
 
@@ -98,7 +98,9 @@ PATH_SETTINGS = ("data.root", "data.real", "data.masks", "data.manifest", "train
 
 
 def _field_defaults(kind: type) -> dict:
-    return {f.name: f.default for f in dataclasses.fields(kind) if f.default is not dataclasses.MISSING}
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(kind)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
 
 
 def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
