@@ -97,12 +97,6 @@ NOT_THE_RUN = ("train.epochs", "data.cache_dir", "train.init_partial")
 PATH_SETTINGS = ("data.root", "data.real", "data.masks", "data.manifest", "train.init")
 
 
-def _field_defaults(kind: type) -> dict:
-    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            for f in dataclasses.fields(kind)
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-
-
 def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
     """Refuse to mix two different runs in one folder; resuming the same run is the normal case."""
     path = run_dir / CONFIG_FILE
@@ -112,7 +106,7 @@ def _check_run_dir(run_dir: Path, config: dict, overwrite: bool) -> None:
     # a setting added to weakloc after the run was made reads as its default there: new settings default to
     # what weakloc did before them. The init file's digest, too, is recorded only since it existed.
     for key, kind in (("data", DataConfig), ("train", TrainConfig)):
-        old[key] = {**_field_defaults(kind), **old.get(key, {})}
+        old[key] = {**to_dict(kind()), **old.get(key, {})}  # every setting has a default: kind() is them all
     old.setdefault("init_digest", config.get("init_digest"))
     folder_paths = ("data.full", "data.local") if config["data"].get("layout") == "folder" else ()
     changed = changed_settings({k: old.get(k, {}) for k in config}, config, ignore=NOT_THE_RUN,
